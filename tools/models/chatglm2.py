@@ -105,20 +105,29 @@ class RotaryEmbedding(nn.Module):
     """cos/sin table for interleaved-pair rotary embedding on rotary_dim dims.
 
     theta_i = base^(-2i/rotary_dim), i < rotary_dim/2. The table is
-    [seq_length, rotary_dim/2, 2] with (cos, sin) in the last axis; it is
-    computed in forward from the inv_freq buffer (the exporter folds it into a
-    constant)."""
+    [seq_length, rotary_dim/2, 2] with (cos, sin) in the last axis. It is a
+    plain tensor attribute (not a parameter or buffer), so tracing records it as
+    a Constant node, as in exported ChatGLM2 graphs. inv_freq is a buffer so
+    that the published checkpoint's state dict loads unchanged."""
 
     def __init__(self, rotary_dim: int, base: float, seq_length: int):
         super().__init__()
-        inv_freq = 1.0 / (base ** (torch.arange(0, rotary_dim, 2, dtype=torch.float32) / rotary_dim))
+        inv_freq = rotary_inv_freq(rotary_dim, base)
         self.register_buffer("inv_freq", inv_freq)
-        self.seq_length = seq_length
+        self.table = rotary_table(inv_freq, seq_length)
 
     def forward(self):
-        pos = torch.arange(self.seq_length, dtype=torch.float32)
-        angles = torch.outer(pos, self.inv_freq)  # [seq, rot/2]
-        return torch.stack([torch.cos(angles), torch.sin(angles)], dim=-1)
+        return self.table
+
+
+def rotary_inv_freq(rotary_dim, base):
+    return 1.0 / (base ** (torch.arange(0, rotary_dim, 2, dtype=torch.float32) / rotary_dim))
+
+
+def rotary_table(inv_freq, seq_length):
+    pos = torch.arange(seq_length, dtype=torch.float32)
+    angles = torch.outer(pos, inv_freq.float())  # [seq, rot/2]
+    return torch.stack([torch.cos(angles), torch.sin(angles)], dim=-1)
 
 
 def apply_rotary(x, rope):
@@ -246,14 +255,22 @@ class ChatGLM2ForCausalLM(nn.Module):
         self.config = c.validate()
         self.transformer = Transformer(c, device)
 
-    def init_weights(self, std=0.02, generator=None):
-        for name, p in self.named_parameters():
-            if name.endswith("layernorm.weight"):
-                nn.init.ones_(p)
-            elif name.endswith(".bias"):
-                nn.init.zeros_(p)
-            else:
-                with torch.no_grad():
+    def init_weights(self, std=0.02, generator=None, random_norms=False):
+        """Normal(0, std) matrices. Norm weights are ones and biases zeros,
+        unless random_norms (then 1 + N(0, 0.1) and N(0, 0.1)): random-weight
+        fixtures use that so that no two initializers are equal (the exporter
+        merges initializers with equal contents)."""
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if name.endswith("layernorm.weight"):
+                    p.fill_(1.0)
+                    if random_norms:
+                        p.add_(torch.randn(p.shape, generator=generator) * 0.1)
+                elif name.endswith(".bias"):
+                    p.zero_()
+                    if random_norms:
+                        p.add_(torch.randn(p.shape, generator=generator) * 0.1)
+                else:
                     p.normal_(0.0, std, generator=generator)
         return self
 

@@ -1,0 +1,45 @@
+//===- EisaPasses.cpp - Passes on eisa programs ----------------------------===//
+
+#include "dialects/eisa/EisaStream.h"
+#include "edgellm/hw/IsaStream.h"
+
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+namespace edgellm::eisa {
+#define GEN_PASS_DEF_EISAEMITSTREAM
+#include "dialects/eisa/EisaPasses.h.inc"
+} // namespace edgellm::eisa
+
+using namespace mlir;
+using namespace edgellm;
+using namespace edgellm::eisa;
+
+namespace {
+struct EisaEmitStreamPass
+    : public eisa::impl::EisaEmitStreamBase<EisaEmitStreamPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (output.empty()) {
+      module.emitError("edgellm-eisa-emit-stream needs output=<file>");
+      return signalPassFailure();
+    }
+    FailureOr<ProgramOp> prog = findProgram(module, program);
+    if (failed(prog))
+      return signalPassFailure();
+    FailureOr<std::vector<isa::Instruction>> insts = encodeProgram(*prog);
+    if (failed(insts))
+      return signalPassFailure();
+    std::string error;
+    auto file = openOutputFile(output, &error);
+    if (!file) {
+      module.emitError() << error;
+      return signalPassFailure();
+    }
+    std::vector<uint8_t> bytes = isa::writeStream(*insts);
+    file->os().write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
+    file->keep();
+  }
+};
+} // namespace

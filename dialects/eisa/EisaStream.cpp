@@ -1,0 +1,98 @@
+//===- EisaStream.cpp - eisa programs <-> binary instruction streams ------===//
+
+#include "dialects/eisa/EisaStream.h"
+#include "edgellm/hw/IsaStream.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Tools/mlir-translate/Translation.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace edgellm;
+using namespace edgellm::eisa;
+
+FailureOr<std::vector<isa::Instruction>> eisa::encodeProgram(ProgramOp program) {
+  std::vector<isa::Instruction> out;
+  for (Operation &op : program.getBodyBlock()) {
+    FailureOr<isa::Instruction> inst = toInstruction(&op);
+    if (failed(inst))
+      return failure();
+    out.push_back(*inst);
+  }
+  return out;
+}
+
+FailureOr<ProgramOp> eisa::findProgram(ModuleOp module, StringRef name) {
+  ProgramOp found;
+  unsigned count = 0;
+  for (auto p : module.getOps<ProgramOp>()) {
+    ++count;
+    if (name.empty() || p.getSymName() == name)
+      found = found ? found : p;
+  }
+  if (!found)
+    return module.emitError() << (name.empty() ? std::string("no eisa.program in the module")
+                                               : "no eisa.program named '" + name.str() + "'"),
+           failure();
+  if (name.empty() && count > 1)
+    return module.emitError("several eisa.program ops: select one by name"), failure();
+  return found;
+}
+
+OwningOpRef<ModuleOp> eisa::buildModule(MLIRContext *ctx, StringRef name,
+                                        const std::vector<isa::Instruction> &program) {
+  ctx->loadDialect<EisaDialect>();
+  Location loc = UnknownLoc::get(ctx);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  OpBuilder b(ctx);
+  b.setInsertionPointToEnd(module->getBody());
+  auto prog = ProgramOp::create(b, loc, name);
+  b.setInsertionPointToEnd(&prog.getBodyBlock());
+  for (const isa::Instruction &inst : program)
+    createInstruction(b, loc, inst);
+  return module;
+}
+
+static LogicalResult writeBytes(ModuleOp module, StringRef programName,
+                                llvm::raw_ostream &os) {
+  FailureOr<ProgramOp> prog = findProgram(module, programName);
+  if (failed(prog))
+    return failure();
+  FailureOr<std::vector<isa::Instruction>> insts = encodeProgram(*prog);
+  if (failed(insts))
+    return failure();
+  std::vector<uint8_t> bytes = isa::writeStream(*insts);
+  os.write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
+  return success();
+}
+
+void eisa::registerEisaTranslations() {
+  static TranslateFromMLIRRegistration toBinary(
+      "eisa-to-binary", "encode the module's eisa.program as a binary stream",
+      [](Operation *op, llvm::raw_ostream &os) -> LogicalResult {
+        auto module = dyn_cast<ModuleOp>(op);
+        if (!module)
+          return op->emitError("expected a builtin.module");
+        return writeBytes(module, "", os);
+      },
+      [](DialectRegistry &registry) { registry.insert<EisaDialect>(); });
+
+  static TranslateToMLIRRegistration fromBinary(
+      "binary-to-eisa", "decode a binary stream into an eisa.program",
+      [](llvm::SourceMgr &sourceMgr, MLIRContext *ctx) -> OwningOpRef<Operation *> {
+        const llvm::MemoryBuffer *buf =
+            sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID());
+        std::vector<isa::Instruction> program;
+        std::string error;
+        if (!isa::readStream(reinterpret_cast<const uint8_t *>(buf->getBufferStart()),
+                             buf->getBufferSize(), program, error)) {
+          emitError(UnknownLoc::get(ctx))
+              << buf->getBufferIdentifier() << ": " << error;
+          return nullptr;
+        }
+        return buildModule(ctx, "stream", program).release().getOperation();
+      },
+      [](DialectRegistry &registry) { registry.insert<EisaDialect>(); });
+}

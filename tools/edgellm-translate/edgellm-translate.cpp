@@ -1,0 +1,16 @@
+//===- edgellm-translate.cpp - Translations in and out of MLIR -------------===//
+//
+//   --eisa-to-binary   eisa.program -> binary instruction stream
+//   --binary-to-eisa   binary instruction stream -> eisa.program
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialects/eisa/EisaStream.h"
+
+#include "mlir/Tools/mlir-translate/MlirTranslateMain.h"
+
+int main(int argc, char **argv) {
+  edgellm::eisa::registerEisaTranslations();
+  return mlir::failed(
+      mlir::mlirTranslateMain(argc, argv, "EdgeLLM translation driver\n"));
+}
