@@ -126,10 +126,9 @@ static ParseResult parseFieldValue(OpAsmParser &p, const isa::FieldSpec &f,
   }
   case isa::FieldKind::Reg: {
     StringRef kw;
-    if (p.parseKeyword(&kw))
-      return failure();
     unsigned r;
-    if (!kw.consume_front("r") || kw.getAsInteger(10, r))
+    if (failed(p.parseOptionalKeyword(&kw)) || !kw.consume_front("r") ||
+        kw.getAsInteger(10, r))
       return p.emitError(loc, "field '")
              << f.name << "' takes a register r0-r15";
     value = r;
