@@ -202,3 +202,32 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+def state_dict_from_onnx(path):
+    """Reads the weights of an exported graph back into a state dict of
+    ChatGLM2ForCausalLM (the mapping a compiler needs as well): named
+    initializers keep their checkpoint names; a MatMul's renamed weight
+    (onnx::MatMul_NNN, stored [in, out]) is identified by the node's scope name
+    (/layers.{i}/self_attention/query_key_value/MatMul -> ...query_key_value.weight,
+    transposed back to [out, in]). Works with embedded and external data."""
+    from onnx import numpy_helper as nh
+    m = onnx.load(path)  # loads external data relative to the model
+    init = {t.name: nh.to_array(t) for t in m.graph.initializer}
+    sd = {}
+    for name, a in init.items():
+        if not name.startswith("onnx::"):
+            sd[name] = torch.from_numpy(a.copy())
+    for n in m.graph.node:
+        if n.op_type != "MatMul":
+            continue
+        w = [x for x in n.input if x in init and x.startswith("onnx::")]
+        if not w:
+            continue
+        scope = n.name.strip("/").split("/")[:-1]  # e.g. ['layers.0', 'mlp', 'dense_h_to_4h']
+        if scope == ["output_layer"]:
+            key = "transformer.output_layer.weight"
+        else:
+            key = "transformer.encoder." + ".".join(scope) + ".weight"
+        sd[key] = torch.from_numpy(init[w[0]].T.copy())
+    return sd
