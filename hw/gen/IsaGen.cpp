@@ -2,6 +2,7 @@
 //
 // edgellm-isa-gen --td        ODS of the `eisa` dialect's instruction ops
 // edgellm-isa-gen --markdown  the encoding tables of docs/isa.md
+// edgellm-isa-gen --mnemonics every instruction's mnemonic, one a line
 //
 // Both are produced from Isa.def, so the dialect and the documentation cannot
 // drift from the encoder.
@@ -98,6 +99,11 @@ int main(int argc, char **argv) {
     return emitTd(), 0;
   if (argc == 2 && std::strcmp(argv[1], "--markdown") == 0)
     return emitMarkdown(), 0;
-  std::fprintf(stderr, "usage: edgellm-isa-gen --td | --markdown\n");
+  if (argc == 2 && std::strcmp(argv[1], "--mnemonics") == 0) {
+    for (const InstrSpec &s : kInstrTable)
+      std::printf("%s\n", s.mnemonic);
+    return 0;
+  }
+  std::fprintf(stderr, "usage: edgellm-isa-gen --td | --markdown | --mnemonics\n");
   return 2;
 }

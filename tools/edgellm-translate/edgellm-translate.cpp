@@ -5,12 +5,12 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "dialects/eisa/EisaStream.h"
+#include "compiler/target/StreamEmitter.h"
 
 #include "mlir/Tools/mlir-translate/MlirTranslateMain.h"
 
 int main(int argc, char **argv) {
-  edgellm::eisa::registerEisaTranslations();
+  edgellm::target::registerEisaTranslations();
   return mlir::failed(
       mlir::mlirTranslateMain(argc, argv, "EdgeLLM translation driver\n"));
 }

@@ -1,6 +1,6 @@
-//===- EisaStream.cpp - eisa programs <-> binary instruction streams ------===//
+//===- StreamEmitter.cpp - eisa programs <-> binary instruction streams ---===//
 
-#include "dialects/eisa/EisaStream.h"
+#include "compiler/target/StreamEmitter.h"
 #include "edgellm/hw/IsaStream.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -12,8 +12,9 @@
 using namespace mlir;
 using namespace edgellm;
 using namespace edgellm::eisa;
+using namespace edgellm::target;
 
-FailureOr<std::vector<isa::Instruction>> eisa::encodeProgram(ProgramOp program) {
+FailureOr<std::vector<isa::Instruction>> target::encodeProgram(ProgramOp program) {
   std::vector<isa::Instruction> out;
   for (Operation &op : program.getBodyBlock()) {
     FailureOr<isa::Instruction> inst = toInstruction(&op);
@@ -24,7 +25,7 @@ FailureOr<std::vector<isa::Instruction>> eisa::encodeProgram(ProgramOp program) 
   return out;
 }
 
-FailureOr<ProgramOp> eisa::findProgram(ModuleOp module, StringRef name) {
+FailureOr<ProgramOp> target::findProgram(ModuleOp module, StringRef name) {
   ProgramOp found;
   unsigned count = 0;
   for (auto p : module.getOps<ProgramOp>()) {
@@ -41,7 +42,7 @@ FailureOr<ProgramOp> eisa::findProgram(ModuleOp module, StringRef name) {
   return found;
 }
 
-OwningOpRef<ModuleOp> eisa::buildModule(MLIRContext *ctx, StringRef name,
+OwningOpRef<ModuleOp> target::buildModule(MLIRContext *ctx, StringRef name,
                                         const std::vector<isa::Instruction> &program) {
   ctx->loadDialect<EisaDialect>();
   Location loc = UnknownLoc::get(ctx);
@@ -68,7 +69,7 @@ static LogicalResult writeBytes(ModuleOp module, StringRef programName,
   return success();
 }
 
-void eisa::registerEisaTranslations() {
+void target::registerEisaTranslations() {
   static TranslateFromMLIRRegistration toBinary(
       "eisa-to-binary", "encode the module's eisa.program as a binary stream",
       [](Operation *op, llvm::raw_ostream &os) -> LogicalResult {

@@ -1,23 +1,24 @@
-//===- EisaPasses.cpp - Passes on eisa programs ----------------------------===//
+//===- EmitStreamPass.cpp - Writes an eisa program as a binary stream ------===//
 
-#include "dialects/eisa/EisaStream.h"
+#include "compiler/target/StreamEmitter.h"
 #include "edgellm/hw/IsaStream.h"
 
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/ToolOutputFile.h"
 
-namespace edgellm::eisa {
+namespace edgellm::target {
 #define GEN_PASS_DEF_EISAEMITSTREAM
-#include "dialects/eisa/EisaPasses.h.inc"
-} // namespace edgellm::eisa
+#include "compiler/target/Passes.h.inc"
+} // namespace edgellm::target
 
 using namespace mlir;
 using namespace edgellm;
 using namespace edgellm::eisa;
+using namespace edgellm::target;
 
 namespace {
 struct EisaEmitStreamPass
-    : public eisa::impl::EisaEmitStreamBase<EisaEmitStreamPass> {
+    : public target::impl::EisaEmitStreamBase<EisaEmitStreamPass> {
   using Base::Base;
   void runOnOperation() override {
     ModuleOp module = getOperation();

@@ -1,7 +1,7 @@
-//===- EisaPasses.td - Passes on eisa programs -------------*- tablegen -*-===//
+//===- Passes.td - Passes of the target back end ----------*- tablegen -*-===//
 
-#ifndef EDGELLM_EISA_PASSES_TD
-#define EDGELLM_EISA_PASSES_TD
+#ifndef EDGELLM_COMPILER_TARGET_PASSES_TD
+#define EDGELLM_COMPILER_TARGET_PASSES_TD
 
 include "mlir/Pass/PassBase.td"
 
@@ -20,4 +20,4 @@ def EisaEmitStream : Pass<"edgellm-eisa-emit-stream", "mlir::ModuleOp"> {
   ];
 }
 
-#endif // EDGELLM_EISA_PASSES_TD
+#endif // EDGELLM_COMPILER_TARGET_PASSES_TD
