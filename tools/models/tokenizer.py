@@ -37,6 +37,17 @@ def train(train_entries, model_prefix, vocab_size=SP_VOCAB_SIZE, work_dir=None):
         unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
         input_sentence_size=0, shuffle_input_sentence=False, num_threads=1,
         max_sentence_length=16384, minloglevel=2)
+    # The trainer records its input and output paths in the model; keep only
+    # the base names so that the file does not depend on the checkout's path.
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    m = pb.ModelProto()
+    with open(model_prefix + ".model", "rb") as f:
+        m.ParseFromString(f.read())
+    del m.trainer_spec.input[:]
+    m.trainer_spec.input.append(os.path.basename(txt))
+    m.trainer_spec.model_prefix = os.path.basename(model_prefix)
+    with open(model_prefix + ".model", "wb") as f:
+        f.write(m.SerializeToString())
     return model_prefix + ".model"
 
 
