@@ -1,0 +1,113 @@
+//===- OnnxModel.cpp - Loading an ONNX model (protobuf side) --------------===//
+//
+// Compiled with -fexceptions: every libonnx call is wrapped so no exception
+// leaves this file.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/frontend/OnnxModel.h"
+
+#include <onnx/defs/schema.h>
+#include <onnx/shape_inference/implementation.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace edgellm::frontend {
+namespace {
+
+/// Reads a whole file through mmap; protobuf parses from the mapping.
+template <typename Proto>
+bool parseFile(const std::string &path, Proto &proto, std::string &error,
+               const char *what) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error = path + ": cannot open: " + std::strerror(errno);
+    return false;
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    error = path + ": not a regular file";
+    return false;
+  }
+  if (st.st_size == 0) {
+    ::close(fd);
+    error = path + ": empty file, not " + what;
+    return false;
+  }
+  void *data = ::mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (data == MAP_FAILED) {
+    error = path + ": cannot map: " + std::strerror(errno);
+    return false;
+  }
+  bool ok = false;
+  try {
+    ok = proto.ParseFromArray(data, int(std::min<off_t>(st.st_size, INT32_MAX)));
+    if (st.st_size > INT32_MAX)
+      ok = false;
+  } catch (...) {
+    ok = false;
+  }
+  ::munmap(data, size_t(st.st_size));
+  if (!ok)
+    error = path + ": not " + what + " (truncated or invalid protobuf, " +
+            std::to_string(st.st_size) + " bytes)";
+  return ok;
+}
+
+} // namespace
+
+bool loadModel(const std::string &path, LoadedModel &out, std::string &error) {
+  out.path = path;
+  out.folder = std::filesystem::path(path).parent_path().string();
+  if (out.folder.empty())
+    out.folder = ".";
+  if (!parseFile(path, out.model, error, "an ONNX model"))
+    return false;
+  if (!out.model.has_graph()) {
+    error = path + ": the model has no graph";
+    return false;
+  }
+  out.opset = -1;
+  for (const auto &o : out.model.opset_import())
+    if (o.domain().empty() || o.domain() == "ai.onnx")
+      out.opset = o.version();
+  if (out.opset < 0) {
+    error = path + ": no opset for the default ONNX domain";
+    return false;
+  }
+  if (out.opset < kMinOpset || out.opset > kMaxOpset) {
+    error = path + ": unsupported opset " + std::to_string(out.opset) +
+            " (EdgeLLM imports opsets " + std::to_string(kMinOpset) + "-" +
+            std::to_string(kMaxOpset) + ")";
+    return false;
+  }
+  try {
+    onnx::ShapeInferenceOptions options(/*check_type=*/false, /*error_mode=*/0,
+                                        /*data_prop=*/true);
+    std::unordered_map<std::string, onnx::TensorShapeProto> data;
+    onnx::shape_inference::InferShapes(out.model, onnx::OpSchemaRegistry::Instance(),
+                                       options, &data);
+    out.shapeData = std::move(data);
+  } catch (const std::exception &e) {
+    // Inference problems are reported precisely by the importer's verifiers;
+    // ONNX's own message is kept when it is the only one.
+    error = path + ": ONNX shape inference failed: " + e.what();
+    return false;
+  }
+  return true;
+}
+
+bool loadTensorProto(const std::string &path, onnx::TensorProto &out,
+                     std::string &error) {
+  return parseFile(path, out, error, "an ONNX TensorProto");
+}
+
+} // namespace edgellm::frontend
