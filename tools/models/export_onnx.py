@@ -126,33 +126,48 @@ def variant_name(kind, with_mask, opset):
     return "%s%s.op%d" % (kind, "" if with_mask else "_nomask", opset)
 
 
-def save_with_shared_weights(protos_and_paths, data_path, threshold=1024, align=64):
-    """Saves several models whose initializers live in ONE external-data file.
+def save_with_shared_weights(protos_and_paths, data_path, threshold=1024, align=64, max_file_bytes=None):
+    """Saves several models whose initializers live in shared external-data files.
 
     Initializers of at least `threshold` bytes are content-deduplicated (same
-    data type and bytes -> one copy in the file, whatever their names in each
-    graph); each gets data_location=EXTERNAL with location (the file's name,
-    relative to the model), offset (64-byte aligned) and length. Smaller ones
-    stay inside the .onnx file."""
+    data type and bytes -> one copy, whatever their names in each graph); each
+    gets data_location=EXTERNAL with location (a file name relative to the
+    model), offset (`align`-byte aligned) and length. Smaller ones stay inside
+    the .onnx file. With max_file_bytes the data is split over several files
+    (data_path's stem + "-00000.bin", "-00001.bin", ...), a new one started when
+    the next tensor would not fit; one tensor is never split."""
     table = {}
-    loc = os.path.basename(data_path)
-    with open(data_path, "wb") as f:
+    out_dir = os.path.dirname(os.path.abspath(data_path))
+    stem, ext = os.path.splitext(os.path.basename(data_path))
+    files = []
+
+    def open_next():
+        name = os.path.basename(data_path) if max_file_bytes is None else "%s-%05d%s" % (stem, len(files), ext)
+        files.append((name, open(os.path.join(out_dir, name), "wb")))
+
+    open_next()
+    try:
         for proto, path in protos_and_paths:
-            assert os.path.dirname(os.path.abspath(path)) == os.path.dirname(os.path.abspath(data_path))
+            assert os.path.dirname(os.path.abspath(path)) == out_dir
             for t in proto.graph.initializer:
                 raw = t.raw_data if t.HasField("raw_data") else numpy_helper.to_array(t).tobytes()
                 if len(raw) < threshold:
                     continue
                 key = (t.data_type, hashlib.sha256(raw).hexdigest())
                 if key not in table:
+                    name, f = files[-1]
                     pad = (-f.tell()) % align
+                    if max_file_bytes is not None and f.tell() > 0 and f.tell() + pad + len(raw) > max_file_bytes:
+                        open_next()
+                        name, f = files[-1]
+                        pad = 0
                     f.write(b"\0" * pad)
-                    table[key] = (f.tell(), len(raw))
+                    table[key] = (name, f.tell(), len(raw))
                     f.write(raw)
-                off, n = table[key]
-                dims, name, dtype = list(t.dims), t.name, t.data_type
+                loc, off, n = table[key]
+                dims, tname, dtype = list(t.dims), t.name, t.data_type
                 t.Clear()
-                t.name, t.data_type = name, dtype
+                t.name, t.data_type = tname, dtype
                 t.dims.extend(dims)
                 t.data_location = onnx.TensorProto.EXTERNAL
                 for k, v in (("location", loc), ("offset", str(off)), ("length", str(n))):
@@ -160,6 +175,9 @@ def save_with_shared_weights(protos_and_paths, data_path, threshold=1024, align=
                     e.key, e.value = k, v
             with open(path, "wb") as g:
                 g.write(proto.SerializeToString())
+    finally:
+        for _, f in files:
+            f.close()
     return table
 
 

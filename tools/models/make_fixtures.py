@@ -8,7 +8,8 @@ Stages (fixed seeds everywhere):
   2. tokenizer: SentencePiece on the training text -> test/models/tokenizer/.
   3. tiny model: trained by train_tiny.py into tools/models/out/tiny_trained.pt
      (~20 min on one core; reused when present unless --retrain).
-  4. exports: the trained model -> test/models/tiny/ (8 graphs sharing weights.bin);
+  4. exports: the trained model -> test/models/tiny/ (8 graphs sharing the
+     weights-0000N.bin files);
      a random-weight 2-layer model -> test/models/random/ (8 graphs with embedded
      weights + one saved by onnx.save_model(save_as_external_data=True)).
   5. references: FP32 PyTorch outputs for fixed inputs -> <model>/ref/*.npy.
@@ -177,7 +178,9 @@ def export_all(model, out_dir, shared_weights):
                 p = os.path.join(out_dir, ex.variant_name(kind, with_mask, opset) + ".onnx")
                 items.append((ex.export_proto(model, kind, opset, with_mask), p))
     if shared_weights:
-        ex.save_with_shared_weights(items, os.path.join(out_dir, shared_weights))
+        # several files of at most 4 MB (keeps every committed file small; the
+        # importer has to handle tensors spread over several files anyway)
+        ex.save_with_shared_weights(items, os.path.join(out_dir, shared_weights), max_file_bytes=4 << 20)
     else:
         for proto, p in items:
             onnx.save_model(proto, p)
