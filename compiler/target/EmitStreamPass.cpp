@@ -32,13 +32,17 @@ struct EisaEmitStreamPass
     FailureOr<std::vector<isa::Instruction>> insts = encodeProgram(*prog);
     if (failed(insts))
       return signalPassFailure();
+    std::vector<uint8_t> bytes;
     std::string error;
+    if (!isa::writeStream(*insts, bytes, error)) {
+      prog->emitError() << error;
+      return signalPassFailure();
+    }
     auto file = openOutputFile(output, &error);
     if (!file) {
       module.emitError() << error;
       return signalPassFailure();
     }
-    std::vector<uint8_t> bytes = isa::writeStream(*insts);
     file->os().write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
     file->keep();
   }

@@ -5,6 +5,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Tools/mlir-translate/Translation.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
@@ -64,10 +65,19 @@ static LogicalResult writeBytes(ModuleOp module, StringRef programName,
   FailureOr<std::vector<isa::Instruction>> insts = encodeProgram(*prog);
   if (failed(insts))
     return failure();
-  std::vector<uint8_t> bytes = isa::writeStream(*insts);
+  std::vector<uint8_t> bytes;
+  std::string error;
+  if (!isa::writeStream(*insts, bytes, error))
+    return prog->emitError() << error;
   os.write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
   return success();
 }
+
+static llvm::cl::opt<std::string>
+    eisaProgramName("eisa-program",
+                    llvm::cl::desc("eisa-to-binary: the eisa.program to encode "
+                                   "(default: the only one)"),
+                    llvm::cl::init(""));
 
 void target::registerEisaTranslations() {
   static TranslateFromMLIRRegistration toBinary(
@@ -76,7 +86,7 @@ void target::registerEisaTranslations() {
         auto module = dyn_cast<ModuleOp>(op);
         if (!module)
           return op->emitError("expected a builtin.module");
-        return writeBytes(module, "", os);
+        return writeBytes(module, eisaProgramName, os);
       },
       [](DialectRegistry &registry) { registry.insert<EisaDialect>(); });
 

@@ -78,6 +78,11 @@ static LogicalResult verifyInstruction(Operation *op, const isa::InstrSpec &s) {
              << f.maxValue << "] (" << f.bits << "-bit " << isa::kindName(f.kind)
              << " field)";
   }
+  uint32_t values[isa::kMaxFields] = {};
+  for (unsigned i = 0; i < s.numFields; ++i)
+    values[i] = uint32_t(op->getAttrOfType<IntegerAttr>(s.fields[i].name).getInt());
+  if (const char *rule = isa::checkConstraints(s.opcode, values))
+    return op->emitOpError() << rule;
   return success();
 }
 

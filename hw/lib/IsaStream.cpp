@@ -47,8 +47,21 @@ constexpr EnumValueName kEnumNames[] = {
 };
 } // namespace
 
-std::vector<uint8_t> writeStream(const std::vector<Instruction> &program) {
-  std::vector<uint8_t> out(kStreamHeaderBytes + program.size() * kInstrBytes);
+bool writeStream(const std::vector<Instruction> &program,
+                 std::vector<uint8_t> &out, std::string &error) {
+  for (size_t i = 0; i < program.size(); ++i) {
+    DecodeResult r = validate(program[i]);
+    if (!r) {
+      error = "instruction " + std::to_string(i) + ": " +
+              describe(r, lookup(uint32_t(program[i].opcode)));
+      return false;
+    }
+  }
+  if (program.empty() || program.back().opcode != Opcode::End) {
+    error = "the program does not end with 'end'";
+    return false;
+  }
+  out.assign(kStreamHeaderBytes + program.size() * kInstrBytes, 0);
   put32(out, 0, kStreamMagic);
   put16(out, 4, kVersionMajor);
   put16(out, 6, kVersionMinor);
@@ -60,7 +73,7 @@ std::vector<uint8_t> writeStream(const std::vector<Instruction> &program) {
       out[at + i] = uint8_t(w[i / 8] >> (8 * (i % 8)));
     at += kInstrBytes;
   }
-  return out;
+  return true;
 }
 
 std::string describe(const DecodeResult &r, const InstrSpec *s) {
@@ -79,6 +92,9 @@ std::string describe(const DecodeResult &r, const InstrSpec *s) {
     return std::string("dependency flags not allowed on '") +
            (s ? s->mnemonic : "?") + "' (" + queueName(s ? s->queue : Queue::Dispatch) +
            " queue)";
+  case DecodeError::Constraint:
+    return std::string("invalid '") + (s ? s->mnemonic : "?") + "': " +
+           (r.rule ? r.rule : "field constraint");
   case DecodeError::FieldRange: {
     if (!s || r.field < 0 || unsigned(r.field) >= s->numFields)
       return "value in an undefined field";
@@ -92,7 +108,8 @@ std::string describe(const DecodeResult &r, const InstrSpec *s) {
 }
 
 bool readStream(const uint8_t *data, size_t size,
-                std::vector<Instruction> &program, std::string &error) {
+                std::vector<Instruction> &program, std::string &error,
+                StreamHeader *header) {
   program.clear();
   if (size < kStreamHeaderBytes) {
     error = "offset 0x0: stream is " + std::to_string(size) +
@@ -112,6 +129,8 @@ bool readStream(const uint8_t *data, size_t size,
     return false;
   }
   uint32_t count = get32(data + 8);
+  if (header)
+    *header = StreamHeader{major, minor, count};
   for (unsigned i = 12; i < kStreamHeaderBytes; ++i)
     if (data[i] != 0) {
       error = "offset " + hex(i) + ": reserved header byte is not zero";
@@ -141,11 +160,17 @@ bool readStream(const uint8_t *data, size_t size,
     }
     program.push_back(inst);
   }
+  if (program.empty() || program.back().opcode != Opcode::End) {
+    size_t at = kStreamHeaderBytes + (program.empty() ? 0 : (program.size() - 1) * kInstrBytes);
+    error = "offset " + hex(at) + ": the program does not end with 'end'";
+    program.clear();
+    return false;
+  }
   return true;
 }
 
 bool readStreamFile(const std::string &path, std::vector<Instruction> &program,
-                    std::string &error) {
+                    std::string &error, StreamHeader *header) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = path + ": cannot open: " + std::strerror(errno);
@@ -153,7 +178,7 @@ bool readStreamFile(const std::string &path, std::vector<Instruction> &program,
   }
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
                              std::istreambuf_iterator<char>());
-  if (!readStream(bytes.data(), bytes.size(), program, error)) {
+  if (!readStream(bytes.data(), bytes.size(), program, error, header)) {
     error = path + ": " + error;
     return false;
   }

@@ -134,6 +134,7 @@ std::optional<TargetDesc> parseTarget(const std::string &jsonText,
     r.field(h, "hbm", "burst_beats", t.hbm.burstBeats);
     r.field(h, "hbm", "burst_efficiency", t.hbm.burstEfficiency);
     r.field(h, "hbm", "kv_write_ports", t.hbm.kvWritePorts);
+    r.field(h, "hbm", "read_latency_cycles", t.hbm.readLatencyCycles);
     if (r.error.empty() && t.hbm.pseudoChannels > isa::kHbmChannels)
       r.fail("hbm.pseudo_channels", "exceeds the ISA's " +
                                         std::to_string(isa::kHbmChannels) + " channels");
@@ -141,7 +142,7 @@ std::optional<TargetDesc> parseTarget(const std::string &jsonText,
       r.fail("hbm.channel_bits", "must be " + std::to_string(isa::kBeatBytes * 8) +
                                      " (one ISA beat)");
     if (r.error.empty() &&
-        (t.hbm.channelCapacityMiB << 20) > uint64_t(isa::kHbmChannelBeats) * isa::kBeatBytes)
+        t.hbm.channelCapacityMiB > ((uint64_t(isa::kHbmChannelBeats) * isa::kBeatBytes) >> 20))
       r.fail("hbm.channel_capacity_mib", "exceeds the ISA's 256 MiB per channel");
     if (r.error.empty() && t.hbm.burstEfficiency > 1.0)
       r.fail("hbm.burst_efficiency", "must be at most 1");
@@ -153,6 +154,9 @@ std::optional<TargetDesc> parseTarget(const std::string &jsonText,
     r.field(d, "ddr", "clock_mhz", t.ddr.clockMHz);
     r.field(d, "ddr", "bandwidth_gbps", t.ddr.bandwidthGBps);
     r.field(d, "ddr", "burst_efficiency", t.ddr.burstEfficiency);
+    r.field(d, "ddr", "read_latency_cycles", t.ddr.readLatencyCycles);
+    if (r.error.empty() && t.ddr.capacityMiB > (uint64_t(1) << 32) * isa::kBeatBytes >> 20)
+      r.fail("ddr.capacity_mib", "exceeds the ISA's 32-bit beat addresses");
     if (r.error.empty() && t.ddr.burstEfficiency > 1.0)
       r.fail("ddr.burst_efficiency", "must be at most 1");
   }
@@ -165,7 +169,7 @@ std::optional<TargetDesc> parseTarget(const std::string &jsonText,
     r.field(p, "pe", "pipeline_stages", t.pe.pipelineStages);
     r.field(p, "pe", "quant_group_size", t.pe.quantGroupSize);
     if (r.error.empty() &&
-        t.pe.int4Groups * t.pe.int4LanesPerGroup != t.pe.int4MacsPerCycle)
+        uint64_t(t.pe.int4Groups) * t.pe.int4LanesPerGroup != t.pe.int4MacsPerCycle)
       r.fail("pe.int4_groups", "int4_groups x int4_lanes_per_group must equal "
                                "int4_macs_per_cycle");
     if (r.error.empty() && t.pe.quantGroupSize != 128)
@@ -199,12 +203,19 @@ std::optional<TargetDesc> parseTarget(const std::string &jsonText,
     const json *q = r.object(j, "", "queues");
     r.field(q, "queues", "instruction_buffer_entries", t.queues.instructionBufferEntries);
     r.field(q, "queues", "token_fifo_depth", t.queues.tokenFifoDepth);
+    r.field(q, "queues", "dispatch_cycles_per_instruction",
+            t.queues.dispatchCyclesPerInstruction);
   }
   if (r.error.empty()) {
     const json *ops = r.object(j, "", "fpga_ops");
     if (ops)
       for (auto it = ops->begin(); it != ops->end() && r.error.empty(); ++it) {
-        if (!it->is_boolean())
+        bool known = false;
+        for (const char *k : kKnownOps)
+          known |= it.key() == k;
+        if (!known)
+          r.fail("fpga_ops." + it.key(), "unknown operator");
+        else if (!it->is_boolean())
           r.fail("fpga_ops." + it.key(), "must be true or false");
         else
           t.fpgaOps[it.key()] = it->get<bool>();

@@ -32,6 +32,30 @@ uint8_t referenceCrc8(Word w) {
   return uint8_t(crc);
 }
 
+/// Makes the fields other than `keep` satisfy the cross-field rules.
+void repair(Instruction &inst, int keep = -1) {
+  const InstrSpec &s = inst.spec();
+  auto idx = [&](const char *n) { return fieldIndex(s, n); };
+  uint32_t *v = inst.values.data();
+  if (inst.opcode == Opcode::Rope) {
+    int hd = idx("head_dim"), rd = idx("rot_dim");
+    if (keep == rd) {
+      v[hd] = std::max(v[hd], v[rd]);
+      v[hd] += v[hd] % 2;
+    } else {
+      v[hd] -= v[hd] % 2;
+      v[rd] = std::max(8u, std::min(v[rd], v[hd]) / 8 * 8);
+    }
+  }
+  if (inst.opcode == Opcode::Load) {
+    int mem = idx("src_mem"), stripe = idx("hbm_stripe");
+    if (keep == stripe && v[stripe] != 1)
+      v[mem] = uint32_t(ExtMem::Hbm);
+    else if (v[mem] == uint32_t(ExtMem::Ddr))
+      v[stripe] = 1;
+  }
+}
+
 Instruction randomValid(const InstrSpec &s, std::mt19937_64 &rng) {
   Instruction inst;
   inst.opcode = s.opcode;
@@ -40,6 +64,7 @@ Instruction randomValid(const InstrSpec &s, std::mt19937_64 &rng) {
     std::uniform_int_distribution<uint64_t> d(f.minValue, f.maxValue);
     inst.values[i] = uint32_t(d(rng));
   }
+  repair(inst);
   auto bit = [&] { return bool(rng() & 1); };
   Deps d{bit(), bit(), bit(), bit()};
   if (s.queue == Queue::Dispatch)
@@ -81,6 +106,7 @@ TEST(IsaEncoding, BoundaryValuesOfEveryField) {
       for (uint32_t v : {fs.minValue, fs.maxValue}) {
         Instruction inst = randomValid(s, rng);
         inst.values[f] = v;
+        repair(inst, int(f));
         ASSERT_TRUE(validate(inst)) << s.mnemonic << "." << fs.name;
         Word w = encode(inst);
         // The value sits exactly at the documented bits.
@@ -295,5 +321,67 @@ TEST(IsaText, F32FieldsRoundTripExactly) {
     std::string text = formatValue(eps, bits);
     float y = std::strtof(text.c_str(), nullptr);
     EXPECT_EQ(bitsFromF32(y), bits) << text;
+  }
+}
+
+TEST(IsaConstraints, FieldsMustAgree) {
+  Rope r;
+  r.heads = 32;
+  r.head_dim = 128;
+  r.rot_dim = 64;
+  EXPECT_TRUE(validate(toInstruction(r)));
+  r.rot_dim = 136;
+  DecodeResult res = validate(toInstruction(r));
+  EXPECT_EQ(res.error, DecodeError::Constraint);
+  EXPECT_STREQ(res.rule, "rot_dim must not exceed head_dim");
+  r.rot_dim = 60;
+  EXPECT_STREQ(validate(toInstruction(r)).rule, "rot_dim must be a multiple of 8");
+  r.rot_dim = 8;
+  r.head_dim = 9;
+  EXPECT_STREQ(validate(toInstruction(r)).rule, "head_dim must be even");
+  Load l;
+  l.src_mem = uint32_t(ExtMem::Ddr);
+  l.hbm_stripe = 4;
+  EXPECT_STREQ(validate(toInstruction(l)).rule, "hbm_stripe must be 1 for a load from DDR");
+  // The decoder applies the same rules to a sealed word.
+  Word w = encode(toInstruction(l));
+  Instruction out;
+  EXPECT_EQ(decode(w, out).error, DecodeError::Constraint);
+  l.hbm_stripe = 1;
+  EXPECT_TRUE(validate(toInstruction(l)));
+}
+
+// Hand-computed from the mm_q4 table of docs/isa.md: x_buf [24,26),
+// x_addr [26,47), x_stride [47,63), w_buf [63,65), w_addr [65,86),
+// y_buf [86,88), y_addr [88,109), y_stride [109,125), has_bias 125,
+// b_buf [126,128), b_addr [128,149), m [149,165), m_reg [165,169),
+// k [169,185), n [185,201), sparsity [201,203).
+TEST(IsaEncoding, LiteralMmQ4) {
+  MmQ4 m;
+  m.deps.waitPrev = true;
+  m.deps.signalPrev = true;
+  m.x_buf = uint32_t(Buf::Abuf);
+  m.x_addr = 0x1fffff;
+  m.x_stride = 0xffff;
+  m.w_buf = uint32_t(Buf::Wbuf);
+  m.w_addr = 0x12345;
+  m.y_buf = uint32_t(Buf::Kbuf);
+  m.y_addr = 0x0abcd;
+  m.y_stride = 512;
+  m.has_bias = 1;
+  m.b_buf = uint32_t(Buf::Pbuf);
+  m.b_addr = 0x1f;
+  m.m = 7;
+  m.m_reg = 3;
+  m.k = 13696;
+  m.n = 65024;
+  m.sparsity = uint32_t(Sparsity::Eighth);
+  Word w = encode(toInstruction(m));
+  // Computed independently (by a script from the offsets above).
+  const uint64_t expected[4] = {0xfffffffffc000160ull, 0xe04000abcd82468aull,
+                                0x006b006000e0001full, 0x7fcull};
+  for (int i = 0; i < 4; ++i) {
+    uint64_t got = i == 0 ? w[0] & ~(0xffull << 16) : w[i];
+    EXPECT_EQ(got, expected[i]) << "word " << i << std::hex << " got " << got;
   }
 }

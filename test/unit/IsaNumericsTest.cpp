@@ -31,7 +31,10 @@ TEST(Fp16, HandValues) {
   EXPECT_EQ(f32ToF16(std::ldexp(2047.0f, -25)), 0x0400);     // rounds up to min normal
   EXPECT_EQ(f32ToF16(-0.0f), 0x8000);
   EXPECT_EQ(f32ToF16(INFINITY), 0x7c00);
-  EXPECT_EQ(f32ToF16(NAN) & 0x7e00, 0x7e00);
+  EXPECT_EQ(f32ToF16(NAN), 0x7e00);
+  EXPECT_EQ(f32ToF16(-NAN), 0x7e00); // one canonical NaN, sign dropped
+  EXPECT_EQ(f32ToF16(f32FromBits(0x7f800001)), 0x7e00);
+  EXPECT_EQ(f32ToF16(std::ldexp(1.0f, -20)), 0x0010); // subnormal, no flush
   EXPECT_EQ(f16ToF32(0x0001), std::ldexp(1.0f, -24));
   EXPECT_EQ(f16ToF32(0x3555), 0.333251953125f);
   EXPECT_TRUE(std::isnan(f16ToF32(0x7e00)));
@@ -77,6 +80,38 @@ TEST(IsaExp, ExactPointsAndAccuracy) {
     worst = std::max(worst, rel);
   }
   EXPECT_LT(worst, 4e-7);
+}
+
+// Bits computed by an independent implementation of the algorithm in
+// docs/isa.md (numpy float32, one rounding per operation).
+TEST(IsaExp, ExactBits) {
+  const std::pair<float, uint32_t> cases[] = {
+      {1.0f, 0x402df854u},   {-1.0f, 0x3ebc5ab2u},  {0.5f, 0x3fd3094cu},
+      {-0.5f, 0x3f1b4598u},  {10.0f, 0x46ac14eeu},  {-10.0f, 0x383e6bceu},
+      {88.0f, 0x7ef882b7u},  {-87.5f, 0x006cb2bcu}, {-100.0f, 0x0000001bu},
+      {-105.0f, 0x00000000u}, {0.003f, 0x3f806274u}, {-20.25f, 0x30dc9ef1u},
+  };
+  for (auto [x, b] : cases)
+    EXPECT_EQ(bits(isaExp(x)), b) << x;
+}
+
+TEST(TreeSum, FixedOrder) {
+  // (1e8 + 1) - 1e8 depends on the order: the tree pairs lane j with j + 8.
+  float v[16] = {};
+  v[0] = 1e8f;
+  v[8] = -1e8f;
+  v[1] = 1.0f;
+  EXPECT_EQ(treeSum16(v), 1.0f);
+  float w[16] = {};
+  w[0] = 1e8f;
+  w[1] = 1.0f;
+  w[2] = -1e8f;
+  // s[0] = 1e8 + 0, s[1] = 1, s[2] = -1e8 ... then (1e8 + -1e8) + (1 + 0) = 1.
+  EXPECT_EQ(treeSum16(w), 1.0f);
+  float u[16];
+  for (int i = 0; i < 16; ++i)
+    u[i] = float(i + 1);
+  EXPECT_EQ(treeSum16(u), 136.0f);
 }
 
 TEST(IsaExp, CoefficientBitsAreTheDocumentedOnes) {

@@ -24,6 +24,12 @@ std::vector<Instruction> sampleProgram() {
   e.irq = 1;
   return {toInstruction(r), toInstruction(l), toInstruction(m), toInstruction(e)};
 }
+std::vector<uint8_t> writeStream(const std::vector<Instruction> &program) {
+  std::vector<uint8_t> bytes;
+  std::string error;
+  EXPECT_TRUE(edgellm::isa::writeStream(program, bytes, error)) << error;
+  return bytes;
+}
 } // namespace
 
 TEST(IsaStream, HeaderLayout) {
@@ -95,4 +101,57 @@ TEST(IsaStream, MissingFileIsNamed) {
   std::string error;
   EXPECT_FALSE(readStreamFile("/nonexistent/prog.bin", out, error));
   EXPECT_NE(error.find("/nonexistent/prog.bin"), std::string::npos);
+}
+
+TEST(IsaStream, ProgramMustEndWithEnd) {
+  std::vector<Instruction> prog = sampleProgram();
+  prog.pop_back();
+  std::vector<uint8_t> bytes;
+  std::string error;
+  EXPECT_FALSE(edgellm::isa::writeStream(prog, bytes, error));
+  EXPECT_EQ(error, "the program does not end with 'end'");
+  // A stream that stops before `end` is rejected at its last instruction.
+  std::vector<uint8_t> good = writeStream(sampleProgram());
+  good[8] = 3;
+  good.resize(32 + 3 * 32);
+  std::vector<Instruction> out;
+  EXPECT_FALSE(readStream(good.data(), good.size(), out, error));
+  EXPECT_NE(error.find("offset 0x60: the program does not end with 'end'"),
+            std::string::npos)
+      << error;
+  good[8] = 0;
+  good.resize(32);
+  EXPECT_FALSE(readStream(good.data(), good.size(), out, error));
+  EXPECT_NE(error.find("offset 0x20: the program does not end"), std::string::npos) << error;
+}
+
+TEST(IsaStream, WriterRejectsInvalidInstructions) {
+  std::vector<Instruction> prog = sampleProgram();
+  prog[1].values[fieldIndex(spec(Opcode::Load), "hbm_stripe")] = 0;
+  std::vector<uint8_t> bytes;
+  std::string error;
+  EXPECT_FALSE(edgellm::isa::writeStream(prog, bytes, error));
+  EXPECT_NE(error.find("instruction 1: field 'hbm_stripe' of 'load' is 0"), std::string::npos)
+      << error;
+}
+
+TEST(IsaStream, HugeCountIsRejectedWithoutAllocating) {
+  std::vector<uint8_t> bytes = writeStream(sampleProgram());
+  bytes[8] = bytes[9] = bytes[10] = bytes[11] = 0xff;
+  std::vector<Instruction> out;
+  std::string error;
+  EXPECT_FALSE(readStream(bytes.data(), bytes.size(), out, error));
+  EXPECT_NE(error.find("header announces 4294967295 instructions"), std::string::npos) << error;
+}
+
+TEST(IsaStream, HeaderIsReturned) {
+  std::vector<uint8_t> bytes = writeStream(sampleProgram());
+  bytes[6] = 7; // minor versions are accepted
+  std::vector<Instruction> out;
+  std::string error;
+  StreamHeader h;
+  ASSERT_TRUE(readStream(bytes.data(), bytes.size(), out, error, &h)) << error;
+  EXPECT_EQ(h.versionMajor, kVersionMajor);
+  EXPECT_EQ(h.versionMinor, 7);
+  EXPECT_EQ(h.count, 4u);
 }

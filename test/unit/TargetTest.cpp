@@ -69,6 +69,16 @@ TEST(Target, WrongTypesAndValuesAreNamed) {
   j["pe"]["int4_groups"] = 16;
   EXPECT_NE(parseError(j).find("pe.int4_groups"), std::string::npos);
   j = vcu128Json();
+  j["fpga_ops"]["rms_nrom"] = true;
+  EXPECT_EQ(parseError(j), "t.json: fpga_ops.rms_nrom: unknown operator");
+  j = vcu128Json();
+  j["hbm"]["channel_capacity_mib"] = uint64_t(1) << 44;
+  EXPECT_NE(parseError(j).find("hbm.channel_capacity_mib: exceeds"), std::string::npos);
+  j = vcu128Json();
+  j["pe"]["int4_groups"] = uint64_t(1) << 31;
+  j["pe"]["int4_lanes_per_group"] = 2;
+  EXPECT_NE(parseError(j).find("pe.int4_groups"), std::string::npos);
+  j = vcu128Json();
   j["hbm"]["channel_bits"] = 512;
   EXPECT_NE(parseError(j).find("one ISA beat"), std::string::npos);
 }

@@ -46,13 +46,15 @@ int main(int argc, char **argv) {
   for (const std::string &file : files) {
     std::vector<Instruction> program;
     std::string error;
-    if (!readStreamFile(file, program, error)) {
+    StreamHeader header;
+    if (!readStreamFile(file, program, error, &header)) {
       std::fprintf(stderr, "edgellm-objdump: error: %s\n", error.c_str());
       status = 1;
       continue;
     }
     std::printf("%s: EdgeLLM instruction stream, ISA %u.%u, %zu instructions\n",
-                file.c_str(), kVersionMajor, kVersionMinor, program.size());
+                file.c_str(), unsigned(header.versionMajor),
+                unsigned(header.versionMinor), program.size());
     for (size_t i = 0; i < program.size(); ++i) {
       const Instruction &inst = program[i];
       std::printf("%08zx %5zu  %-8s %s\n", kStreamHeaderBytes + i * kInstrBytes, i,

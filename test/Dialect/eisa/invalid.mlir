@@ -114,3 +114,31 @@ eisa.program @p {
 
 // expected-error @+1 {{'eisa.nop' op expects parent op 'eisa.program'}}
 eisa.nop
+
+// -----
+
+eisa.program @p {
+  // expected-error @+1 {{'eisa.rope' op rot_dim must not exceed head_dim}}
+  eisa.rope (heads = 1, head_dim = 64, rot_dim = 128)
+}
+
+// -----
+
+eisa.program @p {
+  // expected-error @+1 {{'eisa.rope' op head_dim must be even}}
+  eisa.rope (heads = 1, head_dim = 65, rot_dim = 64)
+}
+
+// -----
+
+eisa.program @p {
+  // expected-error @+1 {{'eisa.rope' op rot_dim must be a multiple of 8}}
+  eisa.rope (heads = 1, head_dim = 64, rot_dim = 60)
+}
+
+// -----
+
+eisa.program @p {
+  // expected-error @+1 {{'eisa.load' op hbm_stripe must be 1 for a load from DDR}}
+  eisa.load (src_mem = ddr, hbm_stripe = 4)
+}

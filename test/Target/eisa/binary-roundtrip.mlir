@@ -33,7 +33,7 @@ eisa.program @decode_step {
 // CHECK-NEXT:   eisa.load [signal_next] (src_mem = hbm, dst_buf = wbuf, src_addr = 0x800000, {{.*}}, row_len = 330, {{.*}}, hbm_stripe = 32)
 // CHECK-NEXT:   eisa.load [signal_next] (src_mem = hbm, dst_buf = kbuf, src_addr = 0x1f000000, {{.*}}, rows = 8, row_len = 0, row_len_reg = r4, src_stride = 32768, dst_stride = 8192, hbm_stripe = 1)
 // CHECK-NEXT:   eisa.mm_q4 [wait_prev, signal_next] ({{.*}}has_bias = 1, b_buf = pbuf, b_addr = 0x0, m = 0, m_reg = r3, k = 4096, n = 4608, sparsity = d1_2)
-// CHECK-NEXT:   eisa.mm_f16 [wait_prev] ({{.*}}trans_b = 1, alpha = 8.838834614e-02)
+// CHECK-NEXT:   eisa.mm_f16 [wait_prev] ({{.*}}trans_b = 1, acc = 0, alpha = 8.838834614e-02)
 // CHECK-NEXT:   eisa.softmax ({{.*}}causal = 1, diag = 0, diag_reg = r2)
 // CHECK-NEXT:   eisa.rms_norm ({{.*}}c = 4096, eps = 9.999999747e-06)
 // CHECK-NEXT:   eisa.rope ({{.*}}heads = 32, head_dim = 128, rot_dim = 64, pairs = interleaved)

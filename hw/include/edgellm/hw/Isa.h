@@ -41,6 +41,34 @@ inline constexpr unsigned kRegPast = 2;      ///< tokens already in the KV cache
 inline constexpr unsigned kRegNumTokens = 3; ///< tokens in this step
 inline constexpr unsigned kFirstFreeReg = 4;
 
+/// Host interface: the accelerator's AXI-lite control registers (byte
+/// offsets). See docs/isa.md, "Host interface".
+namespace ctrl {
+inline constexpr uint32_t kControl = 0x00;      ///< write 1 to bit 0: start
+inline constexpr uint32_t kStatus = 0x04;       ///< kStatus* bits
+inline constexpr uint32_t kFaultCode = 0x08;    ///< a Fault value
+inline constexpr uint32_t kFaultIndex = 0x0c;   ///< index of the faulting instruction
+inline constexpr uint32_t kProgramLo = 0x10;    ///< DDR beat address of the first instruction
+inline constexpr uint32_t kProgramHi = 0x14;
+inline constexpr uint32_t kProgramCount = 0x18; ///< number of instructions
+inline constexpr uint32_t kRegBase = 0x40;      ///< R[r] at kRegBase + 4 r (R0 reads 0)
+inline constexpr uint32_t kStatusBusy = 1u << 0;
+inline constexpr uint32_t kStatusDone = 1u << 1;
+inline constexpr uint32_t kStatusFault = 1u << 2;
+} // namespace ctrl
+
+/// Why the device stopped before `end` (ctrl::kFaultCode).
+enum class Fault : uint32_t {
+  None = 0,
+  Decode = 1,           ///< an invalid instruction word
+  Address = 2,          ///< an access outside a memory or buffer
+  Layout = 3,           ///< an operand's rows exceed its token capacity
+  Alias = 4,            ///< an output overlaps an input in a forbidden way
+  Deadlock = 5,         ///< a token wait that can never be satisfied
+  UnbalancedTokens = 6, ///< token FIFOs not empty at `end`
+  NoEnd = 7,            ///< the instruction count ran out before `end`
+};
+
 /// Common header: bits [0, 24) of every instruction.
 inline constexpr unsigned kOpcodeBits = 6;
 inline constexpr unsigned kWaitPrevBit = 6;
@@ -263,6 +291,7 @@ enum class DecodeError : uint32_t {
   ReservedBits,
   BadDeps,
   FieldRange,
+  Constraint, ///< fields in range but inconsistent with each other
 };
 
 struct DecodeResult {
@@ -270,6 +299,8 @@ struct DecodeResult {
   /// For FieldRange: the index of the offending field.
   int field = -1;
   uint32_t value = 0;
+  /// For Constraint: the rule that is broken.
+  const char *rule = nullptr;
   explicit operator bool() const { return error == DecodeError::None; }
 };
 
@@ -289,7 +320,42 @@ constexpr bool depsAllowed(Queue q, const Deps &d) {
   return false;
 }
 
-/// Checks flags and field ranges of an instruction.
+/// Index of field `name` of instruction `op`, at compile time.
+constexpr unsigned fieldOf(Opcode op, const char *name) {
+  int i = fieldIndex(spec(op), name);
+  return i < 0 ? kMaxFields : unsigned(i); // kMaxFields fails the static_asserts
+}
+
+/// Rules between the fields of one instruction (docs/isa.md, section 6), or
+/// nullptr when they hold. `v` are the field values in table order.
+inline const char *checkConstraints(Opcode op, const uint32_t *v) {
+  switch (op) {
+  case Opcode::Load: {
+    constexpr unsigned srcMem = fieldOf(Opcode::Load, "src_mem");
+    constexpr unsigned stripe = fieldOf(Opcode::Load, "hbm_stripe");
+    static_assert(srcMem < kMaxFields && stripe < kMaxFields);
+    if (v[srcMem] == uint32_t(ExtMem::Ddr) && v[stripe] != 1)
+      return "hbm_stripe must be 1 for a load from DDR";
+    return nullptr;
+  }
+  case Opcode::Rope: {
+    constexpr unsigned headDim = fieldOf(Opcode::Rope, "head_dim");
+    constexpr unsigned rotDim = fieldOf(Opcode::Rope, "rot_dim");
+    static_assert(headDim < kMaxFields && rotDim < kMaxFields);
+    if (v[headDim] % 2 != 0)
+      return "head_dim must be even";
+    if (v[rotDim] % 8 != 0)
+      return "rot_dim must be a multiple of 8";
+    if (v[rotDim] > v[headDim])
+      return "rot_dim must not exceed head_dim";
+    return nullptr;
+  }
+  default:
+    return nullptr;
+  }
+}
+
+/// Checks flags, field ranges and field constraints of an instruction.
 inline DecodeResult validate(const Instruction &inst) {
   const InstrSpec *s = lookup(uint32_t(inst.opcode));
   if (!s)
@@ -304,13 +370,19 @@ inline DecodeResult validate(const Instruction &inst) {
   for (unsigned i = s->numFields; i < kMaxFields; ++i)
     if (inst.values[i] != 0)
       return {DecodeError::FieldRange, int(i), inst.values[i]};
+  if (const char *rule = checkConstraints(inst.opcode, inst.values.data()))
+    return {DecodeError::Constraint, -1, 0, rule};
   return {};
 }
 
-/// Encodes a valid instruction (check with validate() first).
+/// Encodes a valid instruction (check with validate() first; an undefined
+/// opcode encodes as an all-zero word, which no decoder accepts).
 inline Word encode(const Instruction &inst) {
   Word w{};
-  const InstrSpec &s = inst.spec();
+  const InstrSpec *sp = lookup(uint32_t(inst.opcode));
+  if (!sp)
+    return w;
+  const InstrSpec &s = *sp;
   setBits(w, 0, kOpcodeBits, uint32_t(inst.opcode));
   setBits(w, kWaitPrevBit, 1, inst.deps.waitPrev);
   setBits(w, kWaitNextBit, 1, inst.deps.waitNext);
@@ -387,9 +459,12 @@ template <typename T> Instruction toInstruction(T t) {
   return inst;
 }
 
-/// Generic instruction -> typed struct (the opcode must match).
+/// Generic instruction -> typed struct (the opcode must match: a mismatch
+/// gives the struct's defaults).
 template <typename T> T as(const Instruction &inst) {
   T t;
+  if (inst.opcode != T::kOpcode)
+    return t;
   t.deps = inst.deps;
   detail::Packer<T>::each(t, [&](unsigned i, uint32_t &v) { v = inst.values[i]; });
   return t;

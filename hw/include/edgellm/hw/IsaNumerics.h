@@ -25,6 +25,9 @@ namespace edgellm::isa {
 // FP16 (IEEE binary16)
 //===----------------------------------------------------------------------===//
 
+/// The only NaN the accelerator writes to FP16 memory.
+inline constexpr uint16_t kCanonicalNaN16 = 0x7e00;
+
 /// Exact widening of a binary16 value.
 inline float f16ToF32(uint16_t h) {
   uint32_t sign = uint32_t(h >> 15) << 31;
@@ -49,8 +52,9 @@ inline float f16ToF32(uint16_t h) {
   return f;
 }
 
-/// binary32 -> binary16, round to nearest even; overflow gives +-inf, NaN
-/// stays NaN (quiet bit set, top payload bits kept), as x86 F16C does.
+/// binary32 -> binary16, round to nearest even; overflow gives +-inf;
+/// subnormals are produced (no flush to zero); every NaN becomes the one
+/// canonical NaN 0x7e00, so implementations agree bit for bit.
 inline uint16_t f32ToF16(float f) {
   uint32_t x;
   std::memcpy(&x, &f, 4);
@@ -59,7 +63,7 @@ inline uint16_t f32ToF16(float f) {
   if (absx >= 0x7f800000u) { // inf or NaN
     if (absx == 0x7f800000u)
       return uint16_t(sign | 0x7c00);
-    return uint16_t(sign | 0x7e00 | ((absx >> 13) & 0x3ff));
+    return kCanonicalNaN16;
   }
   if (absx >= 0x477ff000u) // >= 65520: rounds to inf
     return uint16_t(sign | 0x7c00);
@@ -126,6 +130,23 @@ inline float isaExp(float x) {
     p = p + kExpCoeffs[i];
   }
   return std::ldexp(p, int(n));
+}
+
+//===----------------------------------------------------------------------===//
+// Fixed-order sums
+//===----------------------------------------------------------------------===//
+
+/// The reduction tree of 16 lane values used by rms_norm, softmax and the
+/// FP16 x FP16 array: for w = 8, 4, 2, 1: s[j] = s[j] + s[j + w] for j < w;
+/// the result is s[0]. Each add rounds (binary32, to nearest even).
+inline float treeSum16(const float in[kLanes]) {
+  float s[kLanes];
+  for (unsigned j = 0; j < kLanes; ++j)
+    s[j] = in[j];
+  for (unsigned w = kLanes / 2; w >= 1; w /= 2)
+    for (unsigned j = 0; j < w; ++j)
+      s[j] = s[j] + s[j + w];
+  return s[0];
 }
 
 //===----------------------------------------------------------------------===//

@@ -30,17 +30,21 @@ struct StreamHeader {
   uint32_t count = 0;
 };
 
-/// Serialises a program (every instruction must validate()).
-std::vector<uint8_t> writeStream(const std::vector<Instruction> &program);
+/// Serialises a program. Fails (naming the instruction) unless every
+/// instruction validates and the last one is `end`.
+bool writeStream(const std::vector<Instruction> &program,
+                 std::vector<uint8_t> &out, std::string &error);
 
-/// Parses and checks a whole stream. On failure returns false and sets
-/// `error` to a message naming the byte offset at fault.
+/// Parses and checks a whole stream: header, every word, and that the program
+/// ends with `end`. On failure returns false and sets `error` to a message
+/// naming the byte offset at fault.
 bool readStream(const uint8_t *data, size_t size,
-                std::vector<Instruction> &program, std::string &error);
+                std::vector<Instruction> &program, std::string &error,
+                StreamHeader *header = nullptr);
 
 /// Loads a stream file; errors name the file and the offset.
 bool readStreamFile(const std::string &path, std::vector<Instruction> &program,
-                    std::string &error);
+                    std::string &error, StreamHeader *header = nullptr);
 
 /// Human-readable reason for a decode error.
 std::string describe(const DecodeResult &r, const InstrSpec *spec);

@@ -17,6 +17,12 @@
 
 namespace edgellm::hw {
 
+/// Operator names the legality table (`fpga_ops`) may use.
+inline constexpr const char *kKnownOps[] = {
+    "linear_int4", "linear_fp16", "attention", "rms_norm", "softmax",
+    "rope",        "swiglu",      "add",       "mul",      "embedding",
+    "layer_norm",  "gelu",        "sampling"};
+
 struct TargetDesc {
   std::string name, board, part;
   unsigned isaVersion = 0;
@@ -32,6 +38,7 @@ struct TargetDesc {
     unsigned burstBeats = 0;
     double burstEfficiency = 0;
     unsigned kvWritePorts = 0;
+    unsigned readLatencyCycles = 0; ///< first beat of a burst, at the AXI clock
     /// Bytes per cycle over all channels at the AXI clock.
     uint64_t bytesPerCycle() const { return uint64_t(pseudoChannels) * channelBits / 8; }
     /// The AXI ceiling in GB/s (channels x width x clock).
@@ -43,6 +50,7 @@ struct TargetDesc {
     uint64_t capacityMiB = 0;
     unsigned busBits = 0;
     double clockMHz = 0, bandwidthGBps = 0, burstEfficiency = 0;
+    unsigned readLatencyCycles = 0; ///< at the DMA clock
   } ddr;
 
   struct Pe {
@@ -65,10 +73,11 @@ struct TargetDesc {
 
   struct Queues {
     unsigned instructionBufferEntries = 0, tokenFifoDepth = 0;
+    unsigned dispatchCyclesPerInstruction = 0;
   } queues;
 
   /// Operator -> runs on the FPGA. An operator absent from the table runs on
-  /// the CPU.
+  /// the CPU. Keys must be names from kKnownOps.
   std::map<std::string, bool> fpgaOps;
   bool fpgaSupports(const std::string &op) const {
     auto it = fpgaOps.find(op);
