@@ -27,5 +27,6 @@ tools = [
     "edgellm-translate",
     "edgellm-objdump",
     "edgellm-isa-gen",
+    "edgellm-compile",
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

@@ -27,24 +27,24 @@ bool parseFile(const std::string &path, Proto &proto, std::string &error,
                const char *what) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    error = path + ": cannot open: " + std::strerror(errno);
+    error = std::string("cannot open: ") + std::strerror(errno);
     return false;
   }
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
-    error = path + ": not a regular file";
+    error = "not a regular file";
     return false;
   }
   if (st.st_size == 0) {
     ::close(fd);
-    error = path + ": empty file, not " + what;
+    error = std::string("empty file, not ") + what;
     return false;
   }
   void *data = ::mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
   if (data == MAP_FAILED) {
-    error = path + ": cannot map: " + std::strerror(errno);
+    error = std::string("cannot map: ") + std::strerror(errno);
     return false;
   }
   bool ok = false;
@@ -57,7 +57,7 @@ bool parseFile(const std::string &path, Proto &proto, std::string &error,
   }
   ::munmap(data, size_t(st.st_size));
   if (!ok)
-    error = path + ": not " + what + " (truncated or invalid protobuf, " +
+    error = std::string("not ") + what + " (truncated or invalid protobuf, " +
             std::to_string(st.st_size) + " bytes)";
   return ok;
 }
@@ -72,7 +72,7 @@ bool loadModel(const std::string &path, LoadedModel &out, std::string &error) {
   if (!parseFile(path, out.model, error, "an ONNX model"))
     return false;
   if (!out.model.has_graph()) {
-    error = path + ": the model has no graph";
+    error = "the model has no graph";
     return false;
   }
   out.opset = -1;
@@ -80,11 +80,11 @@ bool loadModel(const std::string &path, LoadedModel &out, std::string &error) {
     if (o.domain().empty() || o.domain() == "ai.onnx")
       out.opset = o.version();
   if (out.opset < 0) {
-    error = path + ": no opset for the default ONNX domain";
+    error = "no opset for the default ONNX domain";
     return false;
   }
   if (out.opset < kMinOpset || out.opset > kMaxOpset) {
-    error = path + ": unsupported opset " + std::to_string(out.opset) +
+    error = "unsupported opset " + std::to_string(out.opset) +
             " (EdgeLLM imports opsets " + std::to_string(kMinOpset) + "-" +
             std::to_string(kMaxOpset) + ")";
     return false;
@@ -99,7 +99,7 @@ bool loadModel(const std::string &path, LoadedModel &out, std::string &error) {
   } catch (const std::exception &e) {
     // Inference problems are reported precisely by the importer's verifiers;
     // ONNX's own message is kept when it is the only one.
-    error = path + ": ONNX shape inference failed: " + e.what();
+    error = std::string("ONNX shape inference failed: ") + e.what();
     return false;
   }
   return true;
@@ -107,7 +107,10 @@ bool loadModel(const std::string &path, LoadedModel &out, std::string &error) {
 
 bool loadTensorProto(const std::string &path, onnx::TensorProto &out,
                      std::string &error) {
-  return parseFile(path, out, error, "an ONNX TensorProto");
+  if (parseFile(path, out, error, "an ONNX TensorProto"))
+    return true;
+  error = path + ": " + error;
+  return false;
 }
 
 } // namespace edgellm::frontend

@@ -33,8 +33,8 @@ struct LoadedModel {
 
 /// Reads and parses the model, checks its opset, and runs ONNX shape
 /// inference with data propagation (types of every value where ONNX can infer
-/// them). On failure returns false with `error` naming the file (and the node
-/// where one is at fault).
+/// them). On failure returns false with `error` saying what is wrong (the
+/// caller names the file).
 bool loadModel(const std::string &path, LoadedModel &out, std::string &error);
 
 /// Parses a TensorProto file (.pb), as the ONNX backend test data stores

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/frontend/OnnxImporter.h"
+#include "compiler/transforms/Passes.h"
 #include "dialects/onnx/OnnxDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -118,8 +119,11 @@ int main(int argc, char **argv) {
   if (!noFold) {
     PassManager pm(&ctx);
     pm.addPass(createCanonicalizerPass());
-    pm.addPass(createCSEPass());
-    pm.addPass(createCanonicalizerPass());
+    for (int round = 0; round < 2; ++round) {
+      pm.addNestedPass<func::FuncOp>(edgellm::transforms::createOnnxSimplifyShapes());
+      pm.addPass(createCanonicalizerPass());
+      pm.addPass(createCSEPass());
+    }
     if (failed(pm.run(*module)))
       return 1;
     if (stats)

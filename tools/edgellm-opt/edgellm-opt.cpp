@@ -7,6 +7,8 @@
 
 #include "dialects/eisa/EisaDialect.h"
 #include "compiler/target/StreamEmitter.h"
+#include "compiler/transforms/Passes.h"
+#include "dialects/onnx/OnnxDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -19,13 +21,15 @@
 
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
-  registry.insert<edgellm::eisa::EisaDialect, mlir::arith::ArithDialect,
+  registry.insert<edgellm::eisa::EisaDialect, edgellm::onnx::OnnxDialect,
+                  mlir::arith::ArithDialect,
                   mlir::func::FuncDialect, mlir::memref::MemRefDialect,
                   mlir::scf::SCFDialect, mlir::tensor::TensorDialect>();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
   mlir::registerSymbolDCEPass();
   edgellm::target::registerTargetPasses();
+  edgellm::transforms::registerTransformsPasses();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "EdgeLLM optimizer driver\n", registry));
 }
