@@ -471,6 +471,8 @@ OwningOpRef<ModuleOp> Importer::run() {
     types[vi.name()] = &vi.type();
 
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc());
+  (*module)->setAttr("onnx.model_dir",
+                     b.getStringAttr(fs::absolute(fs::path(m.folder)).lexically_normal().string()));
   b.setInsertionPointToEnd(module->getBody());
 
   llvm::StringSet<> initNames;

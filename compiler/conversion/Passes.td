@@ -1,0 +1,31 @@
+//===- Passes.td - EdgeLLM conversions -------------------------*- tablegen -*-===//
+
+#ifndef EDGELLM_COMPILER_CONVERSION_PASSES_TD
+#define EDGELLM_COMPILER_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertOnnxToLinalg : Pass<"edgellm-convert-onnx-to-linalg", "mlir::func::FuncOp"> {
+  let summary = "Lower every onnx op to tensor/linalg/arith/math (the CPU path)";
+  let description = [{
+    Element-wise ops become linalg.generic with numpy broadcasting (a size
+    broadcasts when it is statically 1), MatMul/Gemm become generic
+    contractions, data movement becomes tensor.reshape / extract_slice /
+    insert_slice and generics with tensor.extract; dynamic sizes are computed
+    at run time. Weights must be materialised first.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+                           "::mlir::math::MathDialect", "::mlir::tensor::TensorDialect"];
+}
+
+def MaterializeWeights : Pass<"edgellm-onnx-materialize-weights", "mlir::ModuleOp"> {
+  let summary = "Turn onnx.ExternalData references into constants backed by the mmap'd files";
+  let description = [{
+    For running on the CPU through the JIT: every onnx.ExternalData becomes an
+    onnx.Constant whose dense_resource blob points into the memory-mapped
+    external data file (no copy). Paths are relative to the module's
+    `onnx.model_dir` attribute.
+  }];
+}
+
+#endif // EDGELLM_COMPILER_CONVERSION_PASSES_TD

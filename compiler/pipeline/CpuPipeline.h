@@ -1,0 +1,50 @@
+//===- CpuPipeline.h - The CPU path: onnx -> LLVM, JIT and run ---*- C++ -*-===//
+
+#ifndef EDGELLM_COMPILER_PIPELINE_CPUPIPELINE_H
+#define EDGELLM_COMPILER_PIPELINE_CPUPIPELINE_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace edgellm::pipeline {
+
+/// Registers what the CPU pipeline needs (dialects, bufferization models,
+/// LLVM IR translation).
+void registerCpuPipelineDialects(mlir::DialectRegistry &registry);
+
+/// Adds onnx (folded) -> materialised weights -> linalg -> bufferized ->
+/// loops -> LLVM dialect.
+void buildCpuPipeline(mlir::OpPassManager &pm);
+
+/// A host tensor: element type as an ONNX data type number, shape, bytes.
+struct HostTensor {
+  int64_t onnxType = 0;
+  std::vector<int64_t> shape;
+  std::vector<char> data;
+  size_t elementBytes() const;
+  int64_t numElements() const;
+};
+
+/// A function of the module compiled by the ORC JIT.
+class CompiledFunction {
+public:
+  ~CompiledFunction();
+  /// Runs it: inputs in argument order; outputs come back in result order.
+  bool run(const std::vector<HostTensor> &inputs, std::vector<HostTensor> &outputs,
+           std::string &error);
+  struct Impl;
+  std::unique_ptr<Impl> impl;
+};
+
+/// Lowers `module` (onnx dialect, function `name`) to LLVM and JIT-compiles
+/// it. On failure emits diagnostics and returns null.
+std::unique_ptr<CompiledFunction> compileForCpu(mlir::ModuleOp module,
+                                                const std::string &name = "main");
+
+} // namespace edgellm::pipeline
+
+#endif // EDGELLM_COMPILER_PIPELINE_CPUPIPELINE_H

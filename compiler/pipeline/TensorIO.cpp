@@ -1,0 +1,233 @@
+//===- TensorIO.cpp - .npy and ONNX TensorProto files ---------------------===//
+
+#include "compiler/pipeline/TensorIO.h"
+#include "compiler/frontend/OnnxModel.h"
+#include "dialects/onnx/OnnxDialect.h"
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+using namespace edgellm::pipeline;
+namespace eo = edgellm::onnx;
+namespace frontend = edgellm::frontend;
+namespace pipeline = edgellm::pipeline;
+
+namespace {
+struct NpyType {
+  const char *descr;
+  eo::DataType type;
+};
+constexpr NpyType kNpyTypes[] = {
+    {"<f4", eo::DataType::Float},  {"<f2", eo::DataType::Float16},
+    {"<f8", eo::DataType::Double}, {"<i8", eo::DataType::Int64},
+    {"<i4", eo::DataType::Int32},  {"<i2", eo::DataType::Int16},
+    {"|i1", eo::DataType::Int8},   {"|u1", eo::DataType::Uint8},
+    {"|b1", eo::DataType::Bool},   {"<u2", eo::DataType::Uint16},
+    {"<u4", eo::DataType::Uint32}, {"<u8", eo::DataType::Uint64},
+};
+
+bool endsWith(const std::string &s, const char *suffix) {
+  size_t n = std::strlen(suffix);
+  return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+bool readNpy(const std::string &path, HostTensor &out, std::string &error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = path + ": cannot open";
+    return false;
+  }
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) {
+    error = path + ": not a .npy file";
+    return false;
+  }
+  unsigned major = uint8_t(bytes[6]);
+  size_t headerLen, at;
+  if (major == 1) {
+    headerLen = uint8_t(bytes[8]) | uint8_t(bytes[9]) << 8;
+    at = 10;
+  } else {
+    if (bytes.size() < 12) {
+      error = path + ": truncated .npy header";
+      return false;
+    }
+    headerLen = uint32_t(uint8_t(bytes[8])) | uint32_t(uint8_t(bytes[9])) << 8 |
+                uint32_t(uint8_t(bytes[10])) << 16 | uint32_t(uint8_t(bytes[11])) << 24;
+    at = 12;
+  }
+  if (at + headerLen > bytes.size()) {
+    error = path + ": truncated .npy header";
+    return false;
+  }
+  std::string header = bytes.substr(at, headerLen);
+  at += headerLen;
+  auto field = [&](const char *key) -> std::string {
+    size_t p = header.find(key);
+    if (p == std::string::npos)
+      return "";
+    p = header.find(':', p);
+    return p == std::string::npos ? "" : header.substr(p + 1);
+  };
+  std::string descr = field("'descr'");
+  size_t q1 = descr.find('\''), q2 = descr.find('\'', q1 + 1);
+  descr = q1 == std::string::npos ? "" : descr.substr(q1 + 1, q2 - q1 - 1);
+  if (field("'fortran_order'").find("True") < field("'fortran_order'").find(',')) {
+    error = path + ": Fortran-order arrays are not supported";
+    return false;
+  }
+  out = HostTensor{};
+  for (const NpyType &t : kNpyTypes)
+    if (descr == t.descr)
+      out.onnxType = int64_t(t.type);
+  if (!out.onnxType) {
+    error = path + ": unsupported dtype '" + descr + "'";
+    return false;
+  }
+  std::string shape = field("'shape'");
+  size_t l = shape.find('('), r = shape.find(')');
+  if (l == std::string::npos || r == std::string::npos) {
+    error = path + ": bad shape in header";
+    return false;
+  }
+  std::stringstream ss(shape.substr(l + 1, r - l - 1));
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.find_first_not_of(" ") == std::string::npos)
+      continue;
+    out.shape.push_back(std::stoll(item));
+  }
+  size_t need = size_t(out.numElements()) * out.elementBytes();
+  if (bytes.size() - at != need) {
+    error = path + ": has " + std::to_string(bytes.size() - at) + " data bytes, expected " +
+            std::to_string(need);
+    return false;
+  }
+  out.data.assign(bytes.begin() + at, bytes.end());
+  return true;
+}
+
+bool readPb(const std::string &path, HostTensor &out, std::string &error) {
+  ::onnx::TensorProto t;
+  if (!frontend::loadTensorProto(path, t, error))
+    return false;
+  out = HostTensor{};
+  out.onnxType = t.data_type();
+  out.shape.assign(t.dims().begin(), t.dims().end());
+  size_t eb = out.elementBytes();
+  int64_t n = out.numElements();
+  if (t.has_raw_data()) {
+    if (t.raw_data().size() != size_t(n) * eb) {
+      error = path + ": raw_data size does not match the shape";
+      return false;
+    }
+    out.data.assign(t.raw_data().begin(), t.raw_data().end());
+    return true;
+  }
+  out.data.resize(size_t(n) * eb);
+  auto put = [&](int64_t i, const void *v) { std::memcpy(out.data.data() + i * eb, v, eb); };
+  switch (eo::DataType(out.onnxType)) {
+  case eo::DataType::Float:
+    if (t.float_data_size() != n)
+      break;
+    for (int64_t i = 0; i < n; ++i) {
+      float f = t.float_data(i);
+      put(i, &f);
+    }
+    return true;
+  case eo::DataType::Double:
+    if (t.double_data_size() != n)
+      break;
+    for (int64_t i = 0; i < n; ++i) {
+      double d = t.double_data(i);
+      put(i, &d);
+    }
+    return true;
+  case eo::DataType::Int64:
+    if (t.int64_data_size() != n)
+      break;
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t v = t.int64_data(i);
+      put(i, &v);
+    }
+    return true;
+  case eo::DataType::Uint32:
+  case eo::DataType::Uint64:
+    if (t.uint64_data_size() != n)
+      break;
+    for (int64_t i = 0; i < n; ++i) {
+      uint64_t v = t.uint64_data(i);
+      put(i, &v);
+    }
+    return true;
+  case eo::DataType::String:
+  case eo::DataType::Complex64:
+  case eo::DataType::Complex128:
+    error = path + ": unsupported data type " + eo::dataTypeName(out.onnxType);
+    return false;
+  default:
+    if (t.int32_data_size() != n)
+      break;
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t v = t.int32_data(i);
+      put(i, &v);
+    }
+    return true;
+  }
+  error = path + ": value count does not match the shape";
+  return false;
+}
+} // namespace
+
+bool pipeline::readTensorFile(const std::string &path, HostTensor &out, std::string &error) {
+  if (endsWith(path, ".npy"))
+    return readNpy(path, out, error);
+  return readPb(path, out, error);
+}
+
+bool pipeline::writeNpy(const std::string &path, const HostTensor &t, std::string &error) {
+  const char *descr = nullptr;
+  for (const NpyType &n : kNpyTypes)
+    if (int64_t(n.type) == t.onnxType)
+      descr = n.descr;
+  if (!descr) {
+    error = path + ": cannot write " + eo::dataTypeName(t.onnxType) + " as .npy";
+    return false;
+  }
+  std::string shape = "(";
+  for (size_t i = 0; i < t.shape.size(); ++i)
+    shape += (i ? ", " : "") + std::to_string(t.shape[i]);
+  shape += t.shape.size() == 1 ? ",)" : ")";
+  std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " +
+                       shape + ", }";
+  size_t total = 10 + header.size() + 1;
+  header.append((64 - total % 64) % 64, ' ');
+  header += '\n';
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    if (!out) {
+      error = path + ": cannot write";
+      return false;
+    }
+    out.write("\x93NUMPY\x01\x00", 8);
+    char len[2] = {char(header.size() & 0xff), char(header.size() >> 8)};
+    out.write(len, 2);
+    out << header;
+    out.write(t.data.data(), std::streamsize(t.data.size()));
+    if (!out) {
+      error = path + ": write failed";
+      std::remove(tmp.c_str());
+      return false;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    error = path + ": cannot rename the temporary file";
+    std::remove(tmp.c_str());
+    return false;
+  }
+  return true;
+}
