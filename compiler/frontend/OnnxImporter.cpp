@@ -86,7 +86,7 @@ private:
 
 Type Importer::convertType(const ::onnx::TypeProto &t, std::string &why) {
   if (!t.has_tensor_type()) {
-    why = "not a tensor type";
+    why = "unsupported type (sequence, map or optional; only tensors are imported)";
     return nullptr;
   }
   const auto &tt = t.tensor_type();

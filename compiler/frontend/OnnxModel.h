@@ -18,7 +18,7 @@
 namespace edgellm::frontend {
 
 /// Lowest and highest default-domain opset the importer accepts.
-inline constexpr int64_t kMinOpset = 11;
+inline constexpr int64_t kMinOpset = 9;
 inline constexpr int64_t kMaxOpset = 17;
 
 struct LoadedModel {

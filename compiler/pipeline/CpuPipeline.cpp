@@ -32,6 +32,7 @@
 
 namespace mlir {
 #define GEN_PASS_DECL_ARITHTOLLVMCONVERSIONPASS
+#define GEN_PASS_DECL_CONVERTBUFFERIZATIONTOMEMREFPASS
 #define GEN_PASS_DECL_CONVERTCONTROLFLOWTOLLVMPASS
 #define GEN_PASS_DECL_CONVERTFUNCTOLLVMPASS
 #define GEN_PASS_DECL_CONVERTINDEXTOLLVMPASS
@@ -73,6 +74,7 @@ void pipeline::buildCpuPipeline(OpPassManager &pm) {
   bopts.functionBoundaryTypeConversion = bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bopts));
   bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addPass(createConvertBufferizationToMemRefPass());
   pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
@@ -220,7 +222,8 @@ bool CompiledFunction::run(const std::vector<HostTensor> &inputs,
 }
 
 std::unique_ptr<CompiledFunction> pipeline::compileForCpu(ModuleOp module,
-                                                          const std::string &name) {
+                                                          const std::string &name,
+                                                          bool applyCLOptions) {
   auto func = module.lookupSymbol<func::FuncOp>(name);
   if (!func) {
     module.emitError() << "no function '" << name << "'";
@@ -251,12 +254,19 @@ std::unique_ptr<CompiledFunction> pipeline::compileForCpu(ModuleOp module,
     fn->impl->results.push_back(p);
   }
   func->setAttr("llvm.emit_c_interface", UnitAttr::get(module.getContext()));
+  // The ONNX names on arguments and results have no LLVM meaning.
+  for (unsigned i = 0; i < func.getNumArguments(); ++i)
+    func.setArgAttrs(i, ArrayRef<NamedAttribute>{});
+  for (unsigned i = 0; i < func.getNumResults(); ++i)
+    func.setResultAttrs(i, ArrayRef<NamedAttribute>{});
 
   DialectRegistry registry;
   registerCpuPipelineDialects(registry);
   module.getContext()->appendDialectRegistry(registry);
   module.getContext()->loadAllAvailableDialects();
   PassManager pm(module.getContext());
+  if (applyCLOptions && failed(applyPassManagerCLOptions(pm)))
+    return nullptr;
   buildCpuPipeline(pm);
   if (failed(pm.run(module)))
     return nullptr;

@@ -41,9 +41,12 @@ public:
 };
 
 /// Lowers `module` (onnx dialect, function `name`) to LLVM and JIT-compiles
-/// it. On failure emits diagnostics and returns null.
+/// it. On failure emits diagnostics and returns null. `applyCLOptions` applies
+/// the MLIR pass-manager command-line options (--mlir-print-ir-...), for tools
+/// that registered them.
 std::unique_ptr<CompiledFunction> compileForCpu(mlir::ModuleOp module,
-                                                const std::string &name = "main");
+                                                const std::string &name = "main",
+                                                bool applyCLOptions = false);
 
 } // namespace edgellm::pipeline
 

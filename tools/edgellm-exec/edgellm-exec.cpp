@@ -41,11 +41,13 @@ static cl::opt<bool> timing("time", cl::desc("Print compile and run times"), cl:
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
-  cl::HideUnrelatedOptions(category);
+  registerMLIRContextCLOptions();
+  registerPassManagerCLOptions();
   cl::ParseCommandLineOptions(argc, argv, "Runs an ONNX model on the EdgeLLM CPU path\n");
   auto t0 = std::chrono::steady_clock::now();
 
   MLIRContext ctx;
+  ctx.printOpOnDiagnostic(true);
   DialectRegistry registry;
   pl::registerCpuPipelineDialects(registry);
   ctx.appendDialectRegistry(registry);
@@ -100,7 +102,7 @@ int main(int argc, char **argv) {
       return 2;
     }
 
-  auto compiled = pl::compileForCpu(*module);
+  auto compiled = pl::compileForCpu(*module, "main", /*applyCLOptions=*/true);
   if (!compiled)
     return 1;
   auto t1 = std::chrono::steady_clock::now();

@@ -181,8 +181,11 @@ public:
   }
 };
 
-/// Scalar conversion between element types (ONNX Cast semantics).
-Value castScalar(OpBuilder &b, Location loc, Value v, Type to) {
+/// Scalar conversion between element types (ONNX Cast semantics). Integer
+/// values are signless here; `fromUnsigned` / `toUnsigned` say how the ONNX
+/// types read them (bool counts as unsigned).
+Value castScalar(OpBuilder &b, Location loc, Value v, Type to, bool fromUnsigned = false,
+                 bool toUnsigned = false) {
   Type from = v.getType();
   if (from == to)
     return v;
@@ -198,7 +201,7 @@ Value castScalar(OpBuilder &b, Location loc, Value v, Type to) {
     return from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth()
                ? Value(arith::ExtFOp::create(b, loc, to, v))
                : Value(arith::TruncFOp::create(b, loc, to, v));
-  bool fromUnsigned = from.isInteger(1) || from.isUnsignedInteger();
+  fromUnsigned = fromUnsigned || from.isInteger(1);
   auto sl = [&](Type t) { // arith works on signless integers
     return isa<IntegerType>(t) ? Type(b.getIntegerType(t.getIntOrFloatBitWidth())) : t;
   };
@@ -206,7 +209,7 @@ Value castScalar(OpBuilder &b, Location loc, Value v, Type to) {
     return fromUnsigned ? Value(arith::UIToFPOp::create(b, loc, to, v))
                         : Value(arith::SIToFPOp::create(b, loc, to, v));
   if (fromF && !toF)
-    return to.isUnsignedInteger() ? Value(arith::FPToUIOp::create(b, loc, sl(to), v))
+    return toUnsigned ? Value(arith::FPToUIOp::create(b, loc, sl(to), v))
                                   : Value(arith::FPToSIOp::create(b, loc, sl(to), v));
   unsigned fw = from.getIntOrFloatBitWidth(), tw = to.getIntOrFloatBitWidth();
   if (fw == tw)
@@ -224,8 +227,6 @@ struct ConvertOnnxToLinalgPass
 };
 
 } // namespace
-
-static bool isUnsigned(Type t) { return t.isUnsignedInteger() || t.isInteger(1); }
 
 LogicalResult ConvertOnnxToLinalgPass::lower(Operation *op) {
   Lowering L(op);
@@ -249,6 +250,8 @@ LogicalResult ConvertOnnxToLinalgPass::lower(Operation *op) {
   };
   Type elt = op->getNumOperands() ? getElementTypeOrSelf(op->getOperand(0).getType()) : Type();
   bool isF = elt && isa<FloatType>(elt);
+  // Integers are signless on the CPU path; these remember the ONNX types.
+  bool unsIn = op->hasAttr("edgellm.unsigned_in"), unsOut = op->hasAttr("edgellm.unsigned_out");
 
   LogicalResult status =
       llvm::TypeSwitch<Operation *, LogicalResult>(op)
@@ -283,17 +286,22 @@ LogicalResult ConvertOnnxToLinalgPass::lower(Operation *op) {
             return binary([&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
               if (isF)
                 return arith::DivFOp::create(nb, nl, a[0], a[1]);
-              return isUnsigned(elt) ? Value(arith::DivUIOp::create(nb, nl, a[0], a[1]))
+              return unsIn ? Value(arith::DivUIOp::create(nb, nl, a[0], a[1]))
                                      : Value(arith::DivSIOp::create(nb, nl, a[0], a[1]));
             });
           })
           .Case<eo::PowOp>([&](eo::PowOp p) {
+            // Integer bases are raised in double precision and truncated
+            // back (ONNX's integer Pow), exact for the sizes that fit.
             Type et = elt;
-            if (!isa<FloatType>(et))
-              return fail("Pow on integers is not supported");
+            bool intBase = !isa<FloatType>(et);
+            Type ft = intBase ? Type(b.getF64Type()) : et;
+            bool unsExp = p->hasAttr("edgellm.unsigned_exp");
             return binary([&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-              Value e = castScalar(nb, nl, a[1], et);
-              return math::PowFOp::create(nb, nl, a[0], e);
+              Value x = castScalar(nb, nl, a[0], ft, unsIn);
+              Value e = castScalar(nb, nl, a[1], ft, unsExp);
+              Value r = math::PowFOp::create(nb, nl, x, e);
+              return intBase ? castScalar(nb, nl, r, et, false, unsIn) : r;
             });
           })
           .Case<eo::EqualOp, eo::LessOp>([&](Operation *o) {
@@ -304,7 +312,7 @@ LogicalResult ConvertOnnxToLinalgPass::lower(Operation *op) {
                                                           : arith::CmpFPredicate::OEQ,
                                              a[0], a[1]);
               auto pred = !less ? arith::CmpIPredicate::eq
-                          : isUnsigned(elt) ? arith::CmpIPredicate::ult
+                          : unsIn ? arith::CmpIPredicate::ult
                                             : arith::CmpIPredicate::slt;
               return arith::CmpIOp::create(nb, nl, pred, a[0], a[1]);
             });
@@ -323,7 +331,7 @@ LogicalResult ConvertOnnxToLinalgPass::lower(Operation *op) {
                                        [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                   Value x = a[0];
                   if (isa<eo::CastOp>(o))
-                    return castScalar(nb, nl, x, to);
+                    return castScalar(nb, nl, x, to, unsIn, unsOut);
                   if (isa<eo::NotOp>(o))
                     return arith::XOrIOp::create(nb, nl, x,
                         arith::ConstantIntOp::create(nb, nl, nb.getI1Type(), 1));
@@ -487,15 +495,21 @@ LogicalResult ConvertOnnxToLinalgPass::lower(Operation *op) {
               sizes.push_back(v);
               known = arith::MulIOp::create(b, loc, known, v);
             }
+            // total / known, with 0 when the other sizes multiply to 0.
+            auto safeDiv = [&](Value num, Value den) -> Value {
+              Value isZero = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, den, L.cidx(0));
+              Value q = arith::DivUIOp::create(b, loc, num, L.maxI(den, L.cidx(1)));
+              return arith::SelectOp::create(b, loc, isZero, L.cidx(0), q);
+            };
             if (minusAt >= 0) {
-              sizes[minusAt] = arith::DivUIOp::create(b, loc, total, known);
+              sizes[minusAt] = safeDiv(total, known);
             } else if (!constTarget) {
               // Dynamic targets: replace the (at most one) -1 entry.
               for (int64_t i = 0; i < n; ++i) {
                 Value e = L.element(r.getShape(), i);
                 Value isMinus = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e, L.cidx(-1));
-                Value others = arith::DivUIOp::create(b, loc, known, sizes[i]);
-                Value inferred = arith::DivUIOp::create(b, loc, total, others);
+                Value others = safeDiv(known, sizes[i]);
+                Value inferred = safeDiv(total, others);
                 sizes[i] = arith::SelectOp::create(b, loc, isMinus, inferred, sizes[i]);
               }
             }
@@ -506,10 +520,16 @@ LogicalResult ConvertOnnxToLinalgPass::lower(Operation *op) {
             Value data = o->getOperand(0);
             auto it = cast<RankedTensorType>(data.getType());
             SmallVector<Value> sizes;
-            if (isa<eo::UnsqueezeOp>(o)) {
-              auto axes = onnx::getConstantInts(o->getOperand(1));
+            std::optional<SmallVector<int64_t>> axes;
+            if (!isa<NoneType>(o->getOperand(1).getType()))
+              axes = onnx::getConstantInts(o->getOperand(1));
+            if (rt.hasStaticShape() && (!axes || !isa<NoneType>(o->getOperand(1).getType()))) {
+              // The result's sizes are known: no need for the axes' values.
+              for (int64_t d : rt.getShape())
+                sizes.push_back(L.cidx(d));
+            } else if (isa<eo::UnsqueezeOp>(o)) {
               if (!axes)
-                return fail("Unsqueeze with non-constant axes");
+                return fail("Unsqueeze with axes computed at run time and a dynamic result");
               int64_t R = rt.getRank();
               SmallVector<bool> isNew(R, false);
               for (int64_t a : *axes)
@@ -523,9 +543,8 @@ LogicalResult ConvertOnnxToLinalgPass::lower(Operation *op) {
                 for (int64_t d = 0; d < it.getRank(); ++d)
                   drop[d] = it.getDimSize(d) == 1;
               } else {
-                auto axes = onnx::getConstantInts(o->getOperand(1));
                 if (!axes)
-                  return fail("Squeeze with non-constant axes");
+                  return fail("Squeeze with axes computed at run time and a dynamic result");
                 for (int64_t a : *axes)
                   drop[a < 0 ? a + it.getRank() : a] = true;
               }
@@ -600,35 +619,53 @@ LogicalResult ConvertOnnxToLinalgPass::lower(Operation *op) {
               start[d] = L.cidx(0);
               step[d] = L.cidx(1);
             }
-            auto axesC = isa<NoneType>(s.getAxes().getType()) ? std::optional<SmallVector<int64_t>>()
-                                                               : onnx::getConstantInts(s.getAxes());
-            if (!isa<NoneType>(s.getAxes().getType()) && !axesC)
-              return fail("Slice with non-constant axes");
+            bool hasAxes = !isa<NoneType>(s.getAxes().getType());
+            auto axesC = hasAxes ? onnx::getConstantInts(s.getAxes())
+                                 : std::optional<SmallVector<int64_t>>();
             for (int64_t i = 0; i < n; ++i) {
-              int64_t ax = axesC ? (*axesC)[i] : i;
-              if (ax < 0)
-                ax += R;
-              Value d = L.dim(in, ax);
-              Value sI = L.element(s.getStarts(), i), eI = L.element(s.getEnds(), i);
+              // The sliced axis: a constant, or selected at run time.
+              SmallVector<int64_t> candidates;
+              Value axisVal;
+              if (!hasAxes || axesC) {
+                int64_t ax = axesC ? (*axesC)[i] : i;
+                candidates.push_back(ax < 0 ? ax + R : ax);
+              } else {
+                Value a = L.element(s.getAxes(), i);
+                Value isNeg = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, a, L.cidx(0));
+                axisVal = arith::SelectOp::create(b, loc, isNeg,
+                                                  arith::AddIOp::create(b, loc, a, L.cidx(R)), a);
+                for (int64_t d = 0; d < R; ++d)
+                  candidates.push_back(d);
+              }
+              Value sRaw = L.element(s.getStarts(), i), eRaw = L.element(s.getEnds(), i);
               Value k = isa<NoneType>(s.getSteps().getType()) ? L.cidx(1) : L.element(s.getSteps(), i);
-              Value zero = L.cidx(0), one = L.cidx(1);
-              auto neg = [&](Value v) {
-                return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, v, zero);
-              };
-              sI = arith::SelectOp::create(b, loc, neg(sI), arith::AddIOp::create(b, loc, sI, d), sI);
-              eI = arith::SelectOp::create(b, loc, neg(eI), arith::AddIOp::create(b, loc, eI, d), eI);
-              Value pos = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, k, zero);
-              Value dm1 = arith::SubIOp::create(b, loc, d, one);
-              Value sP = L.minI(L.maxI(sI, zero), d), eP = L.minI(L.maxI(eI, zero), d);
-              Value sN = L.minI(L.maxI(sI, zero), dm1), eN = L.minI(L.maxI(eI, L.cidx(-1)), dm1);
-              Value s0 = arith::SelectOp::create(b, loc, pos, sP, sN);
-              Value e0 = arith::SelectOp::create(b, loc, pos, eP, eN);
-              // count = max(0, ceil((e - s) / k)) for either sign of k.
-              Value diff = arith::SubIOp::create(b, loc, e0, s0);
-              Value cnt = arith::CeilDivSIOp::create(b, loc, diff, k);
-              start[ax] = s0;
-              step[ax] = k;
-              sizes[ax] = L.maxI(cnt, zero);
+              for (int64_t ax : candidates) {
+                Value d = L.dim(in, ax);
+                Value zero = L.cidx(0), one = L.cidx(1);
+                auto neg = [&](Value v) {
+                  return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, v, zero);
+                };
+                Value sI = arith::SelectOp::create(b, loc, neg(sRaw), arith::AddIOp::create(b, loc, sRaw, d), sRaw);
+                Value eI = arith::SelectOp::create(b, loc, neg(eRaw), arith::AddIOp::create(b, loc, eRaw, d), eRaw);
+                Value pos = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, k, zero);
+                Value dm1 = arith::SubIOp::create(b, loc, d, one);
+                Value sP = L.minI(L.maxI(sI, zero), d), eP = L.minI(L.maxI(eI, zero), d);
+                Value sN = L.minI(L.maxI(sI, zero), dm1), eN = L.minI(L.maxI(eI, L.cidx(-1)), dm1);
+                Value s0 = arith::SelectOp::create(b, loc, pos, sP, sN);
+                Value e0 = arith::SelectOp::create(b, loc, pos, eP, eN);
+                // count = max(0, ceil((e - s) / k)) for either sign of k.
+                Value cnt = L.maxI(arith::CeilDivSIOp::create(b, loc, arith::SubIOp::create(b, loc, e0, s0), k), zero);
+                if (!axisVal) {
+                  start[ax] = s0;
+                  step[ax] = k;
+                  sizes[ax] = cnt;
+                } else {
+                  Value hit = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, axisVal, L.cidx(ax));
+                  start[ax] = arith::SelectOp::create(b, loc, hit, s0, start[ax]);
+                  step[ax] = arith::SelectOp::create(b, loc, hit, k, step[ax]);
+                  sizes[ax] = arith::SelectOp::create(b, loc, hit, cnt, sizes[ax]);
+                }
+              }
             }
             Value init = L.empty(rt, sizes);
             SmallVector<utils::IteratorType> iters(R, utils::IteratorType::parallel);
@@ -818,9 +855,6 @@ LogicalResult ConvertOnnxToLinalgPass::lower(Operation *op) {
             return success();
           })
           .Case<eo::LayerNormalizationOp>([&](eo::LayerNormalizationOp ln) {
-            if (!isa<NoneType>(ln.getMean().getType()) || !isa<NoneType>(ln.getInvStdDev().getType()))
-              if (!ln.getMean().use_empty() || !ln.getInvStdDev().use_empty())
-                return fail("LayerNormalization's Mean/InvStdDev outputs are not supported");
             Value x = ln.getX();
             auto it = cast<RankedTensorType>(x.getType());
             int64_t R = it.getRank();
@@ -864,6 +898,11 @@ LogicalResult ConvertOnnxToLinalgPass::lower(Operation *op) {
             bool hasB = !isa<NoneType>(ln.getB().getType());
             if (hasB)
               ins.push_back(ln.getB());
+            // Mean and InvStdDev (in the stash type, reduced axes kept as 1).
+            if (!isa<NoneType>(ln.getMean().getType()))
+              ln.getMean().replaceAllUsesWith(mean);
+            if (!isa<NoneType>(ln.getInvStdDev().getType()))
+              ln.getInvStdDev().replaceAllUsesWith(inv);
             result = L.elementwise(ins, rt, [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
               Value n = arith::MulFOp::create(nb, nl, a[0], a[1]);
               Value v = arith::MulFOp::create(nb, nl, castScalar(nb, nl, n, et), a[2]);
@@ -899,8 +938,62 @@ LogicalResult ConvertOnnxToLinalgPass::lower(Operation *op) {
   return success();
 }
 
+/// The signless version of a type (ui8 -> i8 ...), or the type itself.
+static Type signless(Type t) {
+  auto signlessElt = [](Type e) -> Type {
+    if (auto it = dyn_cast<IntegerType>(e); it && !it.isSignless())
+      return IntegerType::get(e.getContext(), it.getWidth());
+    return e;
+  };
+  if (auto rt = dyn_cast<RankedTensorType>(t))
+    return RankedTensorType::get(rt.getShape(), signlessElt(rt.getElementType()));
+  return signlessElt(t);
+}
+
+/// arith works on signless integers: rewrite unsigned tensor types to
+/// signless, remembering on each op which of its ONNX types were unsigned.
+static LogicalResult makeSignless(func::FuncOp func) {
+  auto isUns = [](Type t) { return getElementTypeOrSelf(t).isUnsignedInteger(); };
+  MLIRContext *ctx = func.getContext();
+  for (BlockArgument a : func.getArguments())
+    a.setType(signless(a.getType()));
+  WalkResult r = func.walk([&](Operation *op) {
+    if (!op->getDialect() || op->getDialect()->getNamespace() != "onnx")
+      return WalkResult::advance();
+    if (op->getNumOperands() && isUns(op->getOperand(0).getType()))
+      op->setAttr("edgellm.unsigned_in", UnitAttr::get(ctx));
+    if (isa<eo::PowOp>(op) && isUns(op->getOperand(1).getType()))
+      op->setAttr("edgellm.unsigned_exp", UnitAttr::get(ctx));
+    if (op->getNumResults() && isUns(op->getResult(0).getType()))
+      op->setAttr("edgellm.unsigned_out", UnitAttr::get(ctx));
+    if (auto c = dyn_cast<eo::ConstantOp>(op); c && isUns(c.getOutput().getType())) {
+      auto dense = dyn_cast<DenseElementsAttr>(c.getValue());
+      if (!dense) {
+        op->emitOpError("CPU path: unsigned weights must be dense constants");
+        return WalkResult::interrupt();
+      }
+      c.setValueAttr(dense.bitcast(cast<IntegerType>(signless(dense.getElementType()))));
+    }
+    for (Value res : op->getResults())
+      res.setType(signless(res.getType()));
+    return WalkResult::advance();
+  });
+  if (r.wasInterrupted())
+    return failure();
+  SmallVector<Type> results;
+  for (Type t : func.getResultTypes())
+    results.push_back(signless(t));
+  SmallVector<Type> args;
+  for (BlockArgument a : func.getArguments())
+    args.push_back(a.getType());
+  func.setType(FunctionType::get(ctx, args, results));
+  return success();
+}
+
 void ConvertOnnxToLinalgPass::runOnOperation() {
   func::FuncOp func = getOperation();
+  if (failed(makeSignless(func)))
+    return signalPassFailure();
   SmallVector<Operation *> ops;
   func.walk([&](Operation *op) {
     if (op->getDialect() && op->getDialect()->getNamespace() == "onnx")

@@ -68,7 +68,7 @@ save(model([helper.make_node("Gelu2", ["x"], ["y"], name="my_gelu")], [x],
 y4 = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])
 save(model([helper.make_node("Relu", ["x"], ["y"], name="relu0")], [x], [y4]), "unsupported_op.onnx")
 save(model([helper.make_node("Neg", ["x"], ["y"], name="neg")], [x], [y4], opset=18), "opset18.onnx")
-save(model([helper.make_node("Neg", ["x"], ["y"], name="neg")], [x], [y4], opset=9), "opset9.onnx")
+save(model([helper.make_node("Neg", ["x"], ["y"], name="neg")], [x], [y4], opset=8), "opset8.onnx")
 
 # Inconsistent shapes: [batch, 4] x [5, 3].
 w5 = numpy_helper.from_array(np.zeros((5, 3), dtype=np.float32), "w5")
