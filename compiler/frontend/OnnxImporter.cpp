@@ -125,64 +125,11 @@ FailureOr<ElementsAttr> Importer::convertTensor(const ::onnx::TensorProto &t,
                                      "graph initializers",
            failure();
 
-  // Gather the little-endian bytes of the elements.
+  // The little-endian bytes of the elements.
   std::vector<char> raw;
-  if (t.has_raw_data()) {
-    const std::string &r = t.raw_data();
-    if (int64_t(r.size()) != n * bytes)
-      return emitError(loc) << what << ": raw_data has " << r.size()
-                            << " bytes, expected " << n * bytes << " for " << type,
-             failure();
-    raw.assign(r.begin(), r.end());
-  } else {
-    raw.resize(size_t(n * bytes));
-    auto put = [&](int64_t i, uint64_t v) {
-      std::memcpy(raw.data() + i * bytes, &v, bytes);
-    };
-    auto check = [&](int64_t have) -> LogicalResult {
-      if (have != n)
-        return emitError(loc) << what << ": has " << have << " values, expected "
-                              << n << " for " << type;
-      return success();
-    };
-    switch (eo::DataType(t.data_type())) {
-    case eo::DataType::Float:
-      if (failed(check(t.float_data_size())))
-        return failure();
-      for (int64_t i = 0; i < n; ++i) {
-        float f = t.float_data(i);
-        std::memcpy(raw.data() + i * 4, &f, 4);
-      }
-      break;
-    case eo::DataType::Double:
-      if (failed(check(t.double_data_size())))
-        return failure();
-      for (int64_t i = 0; i < n; ++i) {
-        double d = t.double_data(i);
-        std::memcpy(raw.data() + i * 8, &d, 8);
-      }
-      break;
-    case eo::DataType::Int64:
-      if (failed(check(t.int64_data_size())))
-        return failure();
-      for (int64_t i = 0; i < n; ++i)
-        put(i, uint64_t(t.int64_data(i)));
-      break;
-    case eo::DataType::Uint32:
-    case eo::DataType::Uint64:
-      if (failed(check(t.uint64_data_size())))
-        return failure();
-      for (int64_t i = 0; i < n; ++i)
-        put(i, t.uint64_data(i));
-      break;
-    default: // int32_data carries int32, int16, int8, uint16, uint8, bool, fp16 bits
-      if (failed(check(t.int32_data_size())))
-        return failure();
-      for (int64_t i = 0; i < n; ++i)
-        put(i, uint64_t(int64_t(t.int32_data(i))));
-      break;
-    }
-  }
+  std::string why;
+  if (!tensorProtoBytes(t, n, bytes, raw, why))
+    return emitError(loc) << what << ": " << why << " for " << type, failure();
 
   if (elt.isInteger(1)) {
     SmallVector<bool> bits;

@@ -105,6 +105,49 @@ bool loadModel(const std::string &path, LoadedModel &out, std::string &error) {
   return true;
 }
 
+bool tensorProtoBytes(const onnx::TensorProto &t, int64_t n, size_t eb,
+                      std::vector<char> &out, std::string &error) {
+  if (t.data_location() == onnx::TensorProto::EXTERNAL) {
+    error = "data is external";
+    return false;
+  }
+  if (t.has_raw_data()) {
+    if (t.raw_data().size() != size_t(n) * eb) {
+      error = "raw_data has " + std::to_string(t.raw_data().size()) + " bytes, expected " +
+              std::to_string(size_t(n) * eb);
+      return false;
+    }
+    out.assign(t.raw_data().begin(), t.raw_data().end());
+    return true;
+  }
+  out.assign(size_t(n) * eb, 0);
+  auto fill = [&](int64_t have, auto get) {
+    if (have != n) {
+      error = "has " + std::to_string(have) + " values, expected " + std::to_string(n);
+      return false;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      auto v = get(i);
+      std::memcpy(out.data() + i * eb, &v, std::min(eb, sizeof v));
+    }
+    return true;
+  };
+  switch (t.data_type()) {
+  case onnx::TensorProto::FLOAT:
+    return fill(t.float_data_size(), [&](int64_t i) { return t.float_data(int(i)); });
+  case onnx::TensorProto::DOUBLE:
+    return fill(t.double_data_size(), [&](int64_t i) { return t.double_data(int(i)); });
+  case onnx::TensorProto::INT64:
+    return fill(t.int64_data_size(), [&](int64_t i) { return t.int64_data(int(i)); });
+  case onnx::TensorProto::UINT32:
+  case onnx::TensorProto::UINT64:
+    return fill(t.uint64_data_size(), [&](int64_t i) { return t.uint64_data(int(i)); });
+  default: // int32_data carries int32, int16, int8, uint16, uint8, bool, fp16 bits
+    return fill(t.int32_data_size(),
+                [&](int64_t i) { return uint64_t(int64_t(t.int32_data(int(i)))); });
+  }
+}
+
 bool loadTensorProto(const std::string &path, onnx::TensorProto &out,
                      std::string &error) {
   if (parseFile(path, out, error, "an ONNX TensorProto"))

@@ -14,6 +14,7 @@
 #include <map>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace edgellm::frontend {
 
@@ -36,6 +37,14 @@ struct LoadedModel {
 /// them). On failure returns false with `error` saying what is wrong (the
 /// caller names the file).
 bool loadModel(const std::string &path, LoadedModel &out, std::string &error);
+
+/// The little-endian bytes of a tensor's `numElements` elements of
+/// `elementBytes` each (bool: 1), from raw_data or from the typed field the
+/// data type uses (float_data, double_data, int64_data, uint64_data,
+/// int32_data). Fails with `error` when the count or size does not match or
+/// the data is external.
+bool tensorProtoBytes(const onnx::TensorProto &t, int64_t numElements,
+                      size_t elementBytes, std::vector<char> &out, std::string &error);
 
 /// Parses a TensorProto file (.pb), as the ONNX backend test data stores
 /// inputs and outputs.

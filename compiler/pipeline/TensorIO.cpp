@@ -117,68 +117,17 @@ bool readPb(const std::string &path, HostTensor &out, std::string &error) {
   out = HostTensor{};
   out.onnxType = t.data_type();
   out.shape.assign(t.dims().begin(), t.dims().end());
-  size_t eb = out.elementBytes();
-  int64_t n = out.numElements();
-  if (t.has_raw_data()) {
-    if (t.raw_data().size() != size_t(n) * eb) {
-      error = path + ": raw_data size does not match the shape";
-      return false;
-    }
-    out.data.assign(t.raw_data().begin(), t.raw_data().end());
-    return true;
-  }
-  out.data.resize(size_t(n) * eb);
-  auto put = [&](int64_t i, const void *v) { std::memcpy(out.data.data() + i * eb, v, eb); };
-  switch (eo::DataType(out.onnxType)) {
-  case eo::DataType::Float:
-    if (t.float_data_size() != n)
-      break;
-    for (int64_t i = 0; i < n; ++i) {
-      float f = t.float_data(i);
-      put(i, &f);
-    }
-    return true;
-  case eo::DataType::Double:
-    if (t.double_data_size() != n)
-      break;
-    for (int64_t i = 0; i < n; ++i) {
-      double d = t.double_data(i);
-      put(i, &d);
-    }
-    return true;
-  case eo::DataType::Int64:
-    if (t.int64_data_size() != n)
-      break;
-    for (int64_t i = 0; i < n; ++i) {
-      int64_t v = t.int64_data(i);
-      put(i, &v);
-    }
-    return true;
-  case eo::DataType::Uint32:
-  case eo::DataType::Uint64:
-    if (t.uint64_data_size() != n)
-      break;
-    for (int64_t i = 0; i < n; ++i) {
-      uint64_t v = t.uint64_data(i);
-      put(i, &v);
-    }
-    return true;
-  case eo::DataType::String:
-  case eo::DataType::Complex64:
-  case eo::DataType::Complex128:
+  if (out.onnxType == int64_t(eo::DataType::String) ||
+      out.onnxType == int64_t(eo::DataType::Complex64) ||
+      out.onnxType == int64_t(eo::DataType::Complex128)) {
     error = path + ": unsupported data type " + eo::dataTypeName(out.onnxType);
     return false;
-  default:
-    if (t.int32_data_size() != n)
-      break;
-    for (int64_t i = 0; i < n; ++i) {
-      int64_t v = t.int32_data(i);
-      put(i, &v);
-    }
-    return true;
   }
-  error = path + ": value count does not match the shape";
-  return false;
+  if (!frontend::tensorProtoBytes(t, out.numElements(), out.elementBytes(), out.data, error)) {
+    error = path + ": " + error;
+    return false;
+  }
+  return true;
 }
 } // namespace
 

@@ -16,6 +16,10 @@ namespace edgellm::transforms {
 #define GEN_PASS_REGISTRATION
 #include "compiler/transforms/Passes.h.inc"
 
+/// The folding after import: canonicalize, then twice shape simplification,
+/// canonicalize and CSE (the second round sees what the first exposed).
+void buildOnnxFoldPipeline(mlir::OpPassManager &pm);
+
 } // namespace edgellm::transforms
 
 #endif // EDGELLM_COMPILER_TRANSFORMS_PASSES_H

@@ -14,6 +14,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -806,4 +808,13 @@ void OnnxSimplifyShapesPass::runOnOperation() {
     func.setType(FunctionType::get(func.getContext(), func.getArgumentTypes(),
                                    ret.getOperandTypes()));
   });
+}
+
+void transforms::buildOnnxFoldPipeline(OpPassManager &pm) {
+  pm.addPass(createCanonicalizerPass());
+  for (int round = 0; round < 2; ++round) {
+    pm.addNestedPass<func::FuncOp>(createOnnxSimplifyShapes());
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createCSEPass());
+  }
 }

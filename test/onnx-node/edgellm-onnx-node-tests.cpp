@@ -163,9 +163,7 @@ static int runCase(const fs::path &dir, int fd) {
     return report(fd, uns ? Unsupported : Failed, "import: " + diag);
   }
   PassManager pm(&ctx);
-  pm.addPass(createCanonicalizerPass());
-  pm.addNestedPass<func::FuncOp>(edgellm::transforms::createOnnxSimplifyShapes());
-  pm.addPass(createCanonicalizerPass());
+  edgellm::transforms::buildOnnxFoldPipeline(pm);
   if (failed(pm.run(*module)))
     return report(fd, Failed, "folding: " + diag);
   auto compiled = pl::compileForCpu(*module);

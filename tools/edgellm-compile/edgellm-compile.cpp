@@ -118,12 +118,7 @@ int main(int argc, char **argv) {
     printStats(*module, "imported");
   if (!noFold) {
     PassManager pm(&ctx);
-    pm.addPass(createCanonicalizerPass());
-    for (int round = 0; round < 2; ++round) {
-      pm.addNestedPass<func::FuncOp>(edgellm::transforms::createOnnxSimplifyShapes());
-      pm.addPass(createCanonicalizerPass());
-      pm.addPass(createCSEPass());
-    }
+    edgellm::transforms::buildOnnxFoldPipeline(pm);
     if (failed(pm.run(*module)))
       return 1;
     if (stats)

@@ -55,12 +55,7 @@ int main(int argc, char **argv) {
   if (!module)
     return 1;
   PassManager pm(&ctx);
-  pm.addPass(createCanonicalizerPass());
-  for (int round = 0; round < 2; ++round) {
-    pm.addNestedPass<func::FuncOp>(edgellm::transforms::createOnnxSimplifyShapes());
-    pm.addPass(createCanonicalizerPass());
-    pm.addPass(createCSEPass());
-  }
+  edgellm::transforms::buildOnnxFoldPipeline(pm);
   if (failed(pm.run(*module)))
     return 1;
 
