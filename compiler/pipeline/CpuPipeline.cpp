@@ -28,7 +28,21 @@
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Transforms/Passes.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+
+#include <nlohmann/json.hpp>
+
+#include <dlfcn.h>
 
 namespace mlir {
 #define GEN_PASS_DECL_ARITHTOLLVMCONVERSIONPASS
@@ -118,8 +132,13 @@ int64_t HostTensor::numElements() const {
 }
 
 struct CompiledFunction::Impl {
-  std::unique_ptr<ExecutionEngine> engine;
-  std::string symbol;
+  std::unique_ptr<ExecutionEngine> engine; ///< JIT, or
+  void *library = nullptr;                 ///< a dlopen'd shared library
+  void (*packed)(void **) = nullptr;       ///< the packed entry point
+  ~Impl() {
+    if (library)
+      ::dlclose(library);
+  }
   struct Port {
     int64_t onnxType;
     int64_t rank;
@@ -185,10 +204,7 @@ bool CompiledFunction::run(const std::vector<HostTensor> &inputs,
     packed.push_back(&resultPtr);
   for (auto &p : descPtrs)
     packed.push_back(&p);
-  if (llvm::Error e = I.engine->invokePacked(I.symbol, packed)) {
-    error = "JIT invocation failed: " + llvm::toString(std::move(e));
-    return false;
-  }
+  I.packed(packed.data());
   outputs.clear();
   size_t at = 0;
   for (const Impl::Port &p : I.results) {
@@ -221,6 +237,69 @@ bool CompiledFunction::run(const std::vector<HostTensor> &inputs,
   return true;
 }
 
+using Port = CompiledFunction::Impl::Port;
+
+/// The signature of `func` and its preparation for the C interface.
+static LogicalResult prepareSignature(func::FuncOp func, std::vector<Port> &args,
+                                      std::vector<Port> &results,
+                                      std::vector<std::string> &argNames,
+                                      std::vector<std::string> &resultNames) {
+  auto port = [&](Type t, Port &p) -> bool {
+    auto rt = dyn_cast<RankedTensorType>(t);
+    if (!rt)
+      return false;
+    p.onnxType = onnx::onnxTypeOf(rt.getElementType());
+    p.rank = rt.getRank();
+    for (int64_t d : rt.getShape())
+      p.staticShape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+    return true;
+  };
+  for (auto [i, t] : llvm::enumerate(func.getArgumentTypes())) {
+    Port p;
+    if (!port(t, p))
+      return func.emitError("CPU path: argument of unknown rank");
+    args.push_back(p);
+    auto n = func.getArgAttrOfType<StringAttr>(i, "onnx.name");
+    argNames.push_back(n ? n.str() : "arg" + std::to_string(i));
+  }
+  for (auto [i, t] : llvm::enumerate(func.getResultTypes())) {
+    Port p;
+    if (!port(t, p))
+      return func.emitError("CPU path: result of unknown rank");
+    results.push_back(p);
+    auto n = func.getResultAttrOfType<StringAttr>(i, "onnx.name");
+    resultNames.push_back(n ? n.str() : "result" + std::to_string(i));
+  }
+  func->setAttr("llvm.emit_c_interface", UnitAttr::get(func.getContext()));
+  // The ONNX names on arguments and results have no LLVM meaning.
+  for (unsigned i = 0; i < func.getNumArguments(); ++i)
+    func.setArgAttrs(i, ArrayRef<NamedAttribute>{});
+  for (unsigned i = 0; i < func.getNumResults(); ++i)
+    func.setResultAttrs(i, ArrayRef<NamedAttribute>{});
+  return success();
+}
+
+static LogicalResult lowerToLLVMDialect(ModuleOp module, bool applyCLOptions) {
+  DialectRegistry registry;
+  registerCpuPipelineDialects(registry);
+  module.getContext()->appendDialectRegistry(registry);
+  module.getContext()->loadAllAvailableDialects();
+  PassManager pm(module.getContext());
+  if (applyCLOptions && failed(applyPassManagerCLOptions(pm)))
+    return failure();
+  buildCpuPipeline(pm);
+  return pm.run(module);
+}
+
+static void initNativeTarget() {
+  static bool initialized = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)initialized;
+}
+
 std::unique_ptr<CompiledFunction> pipeline::compileForCpu(ModuleOp module,
                                                           const std::string &name,
                                                           bool applyCLOptions) {
@@ -231,52 +310,13 @@ std::unique_ptr<CompiledFunction> pipeline::compileForCpu(ModuleOp module,
   }
   auto fn = std::make_unique<CompiledFunction>();
   fn->impl = std::make_unique<CompiledFunction::Impl>();
-  auto port = [&](Type t, CompiledFunction::Impl::Port &p) -> bool {
-    auto rt = dyn_cast<RankedTensorType>(t);
-    if (!rt)
-      return false;
-    p.onnxType = onnx::onnxTypeOf(rt.getElementType());
-    p.rank = rt.getRank();
-    for (int64_t d : rt.getShape())
-      p.staticShape.push_back(ShapedType::isDynamic(d) ? -1 : d);
-    return true;
-  };
-  for (Type t : func.getArgumentTypes()) {
-    CompiledFunction::Impl::Port p;
-    if (!port(t, p))
-      return func.emitError("CPU path: argument of unknown rank"), nullptr;
-    fn->impl->args.push_back(p);
-  }
-  for (Type t : func.getResultTypes()) {
-    CompiledFunction::Impl::Port p;
-    if (!port(t, p))
-      return func.emitError("CPU path: result of unknown rank"), nullptr;
-    fn->impl->results.push_back(p);
-  }
-  func->setAttr("llvm.emit_c_interface", UnitAttr::get(module.getContext()));
-  // The ONNX names on arguments and results have no LLVM meaning.
-  for (unsigned i = 0; i < func.getNumArguments(); ++i)
-    func.setArgAttrs(i, ArrayRef<NamedAttribute>{});
-  for (unsigned i = 0; i < func.getNumResults(); ++i)
-    func.setResultAttrs(i, ArrayRef<NamedAttribute>{});
-
-  DialectRegistry registry;
-  registerCpuPipelineDialects(registry);
-  module.getContext()->appendDialectRegistry(registry);
-  module.getContext()->loadAllAvailableDialects();
-  PassManager pm(module.getContext());
-  if (applyCLOptions && failed(applyPassManagerCLOptions(pm)))
+  std::vector<std::string> argNames, resultNames;
+  if (failed(prepareSignature(func, fn->impl->args, fn->impl->results, argNames, resultNames)) ||
+      failed(lowerToLLVMDialect(module, applyCLOptions)))
     return nullptr;
-  buildCpuPipeline(pm);
-  if (failed(pm.run(module)))
-    return nullptr;
-
-  static bool initialized = [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    return true;
-  }();
-  (void)initialized;
+  fn->inputNames = argNames;
+  fn->outputNames = resultNames;
+  initNativeTarget();
   ExecutionEngineOptions options;
   // memrefCopy and friends for strided copies.
   static const std::string runtimeLib = EDGELLM_MLIR_C_RUNNER_UTILS;
@@ -290,6 +330,174 @@ std::unique_ptr<CompiledFunction> pipeline::compileForCpu(ModuleOp module,
     return nullptr;
   }
   fn->impl->engine = std::move(*engine);
-  fn->impl->symbol = "_mlir_ciface_" + name;
+  auto packed = fn->impl->engine->lookupPacked("_mlir_ciface_" + name);
+  if (!packed) {
+    module.emitError() << "JIT: " << llvm::toString(packed.takeError());
+    return nullptr;
+  }
+  fn->impl->packed = *packed;
+  return fn;
+}
+
+static nlohmann::json signatureJson(const std::vector<Port> &args,
+                                    const std::vector<Port> &results,
+                                    const std::vector<std::string> &argNames,
+                                    const std::vector<std::string> &resultNames) {
+  auto ports = [](const std::vector<Port> &ps, const std::vector<std::string> &names) {
+    nlohmann::json a = nlohmann::json::array();
+    for (size_t i = 0; i < ps.size(); ++i)
+      a.push_back({{"name", names[i]}, {"type", ps[i].onnxType}, {"shape", ps[i].staticShape}});
+    return a;
+  };
+  return {{"abi", 1}, {"inputs", ports(args, argNames)}, {"outputs", ports(results, resultNames)}};
+}
+
+bool pipeline::compileCpuSharedLibrary(ModuleOp module, const std::string &path,
+                                       std::string &error, const std::string &name) {
+  auto func = module.lookupSymbol<func::FuncOp>(name);
+  if (!func) {
+    error = "no function '" + name + "'";
+    return false;
+  }
+  std::vector<Port> args, results;
+  std::vector<std::string> argNames, resultNames;
+  if (failed(prepareSignature(func, args, results, argNames, resultNames)) ||
+      failed(lowerToLLVMDialect(module, false))) {
+    error = "lowering failed";
+    return false;
+  }
+  initNativeTarget();
+  llvm::LLVMContext llvmCtx;
+  std::unique_ptr<llvm::Module> llvmModule = translateModuleToLLVMIR(module, llvmCtx);
+  if (!llvmModule) {
+    error = "translation to LLVM IR failed";
+    return false;
+  }
+  auto tmBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!tmBuilder) {
+    error = llvm::toString(tmBuilder.takeError());
+    return false;
+  }
+  tmBuilder->setRelocationModel(llvm::Reloc::PIC_);
+  tmBuilder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Default);
+  auto tm = tmBuilder->createTargetMachine();
+  if (!tm) {
+    error = llvm::toString(tm.takeError());
+    return false;
+  }
+  llvmModule->setDataLayout((*tm)->createDataLayout());
+  llvmModule->setTargetTriple((*tm)->getTargetTriple());
+
+  // The packed entry point: edgellm_<name>(void **args) loads each argument
+  // (a pointer to the value, which is a descriptor pointer) and calls the
+  // C interface function; and the signature as a JSON string.
+  llvm::Function *ciface = llvmModule->getFunction("_mlir_ciface_" + name);
+  if (!ciface) {
+    error = "the C interface function is missing";
+    return false;
+  }
+  llvm::IRBuilder<> ib(llvmCtx);
+  auto *ptrTy = llvm::PointerType::get(llvmCtx, 0);
+  auto *entry = llvm::Function::Create(
+      llvm::FunctionType::get(ib.getVoidTy(), {ptrTy}, false),
+      llvm::GlobalValue::ExternalLinkage, "edgellm_" + name, llvmModule.get());
+  ib.SetInsertPoint(llvm::BasicBlock::Create(llvmCtx, "entry", entry));
+  std::vector<llvm::Value *> callArgs;
+  for (unsigned i = 0; i < ciface->arg_size(); ++i) {
+    llvm::Value *slotPtr = ib.CreateConstGEP1_64(ptrTy, entry->getArg(0), i);
+    llvm::Value *slot = ib.CreateLoad(ptrTy, slotPtr);
+    callArgs.push_back(ib.CreateLoad(ciface->getFunctionType()->getParamType(i), slot));
+  }
+  ib.CreateCall(ciface, callArgs);
+  ib.CreateRetVoid();
+  std::string sig = signatureJson(args, results, argNames, resultNames).dump();
+  auto *sigInit = llvm::ConstantDataArray::getString(llvmCtx, sig, /*AddNull=*/true);
+  new llvm::GlobalVariable(*llvmModule, sigInit->getType(), /*isConstant=*/true,
+                           llvm::GlobalValue::ExternalLinkage, sigInit,
+                           "edgellm_" + name + "_signature");
+  if (auto err = makeOptimizingTransformer(2, 0, tm->get())(llvmModule.get())) {
+    error = llvm::toString(std::move(err));
+    return false;
+  }
+
+  // Object file, then the shared library (linked by the system compiler).
+  llvm::SmallString<128> obj;
+  int fd;
+  if (llvm::sys::fs::createTemporaryFile("edgellm-cpu", "o", fd, obj)) {
+    error = "cannot create a temporary object file";
+    return false;
+  }
+  {
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    llvm::legacy::PassManager cg;
+    if ((*tm)->addPassesToEmitFile(cg, os, nullptr, llvm::CodeGenFileType::ObjectFile)) {
+      error = "the target cannot emit object files";
+      return false;
+    }
+    cg.run(*llvmModule);
+  }
+  std::string tmpLib = path + ".tmp";
+  auto cc = llvm::sys::findProgramByName("cc");
+  if (!cc) {
+    llvm::sys::fs::remove(obj);
+    error = "no system C compiler (cc) to link the shared library";
+    return false;
+  }
+  std::string libDir = llvm::sys::path::parent_path(EDGELLM_MLIR_C_RUNNER_UTILS).str();
+  std::vector<std::string> argv = {*cc, "-shared", "-o", tmpLib, obj.str().str(),
+                                   "-L" + libDir, "-lmlir_c_runner_utils",
+                                   "-Wl,-rpath," + libDir, "-lm"};
+  std::vector<llvm::StringRef> argRefs(argv.begin(), argv.end());
+  std::string linkError;
+  int rc = llvm::sys::ExecuteAndWait(*cc, argRefs, std::nullopt, {}, 0, 0, &linkError);
+  llvm::sys::fs::remove(obj);
+  if (rc != 0) {
+    llvm::sys::fs::remove(tmpLib);
+    error = "linking the shared library failed" + (linkError.empty() ? "" : ": " + linkError);
+    return false;
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(tmpLib, path)) {
+    llvm::sys::fs::remove(tmpLib);
+    error = path + ": " + ec.message();
+    return false;
+  }
+  return true;
+}
+
+std::unique_ptr<CompiledFunction> pipeline::loadCpuSharedLibrary(const std::string &path,
+                                                                 std::string &error,
+                                                                 const std::string &name) {
+  auto fn = std::make_unique<CompiledFunction>();
+  fn->impl = std::make_unique<CompiledFunction::Impl>();
+  fn->impl->library = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!fn->impl->library) {
+    error = path + ": " + ::dlerror();
+    return nullptr;
+  }
+  auto *entry = ::dlsym(fn->impl->library, ("edgellm_" + name).c_str());
+  auto *sig = static_cast<const char *>(::dlsym(fn->impl->library, ("edgellm_" + name + "_signature").c_str()));
+  if (!entry || !sig) {
+    error = path + ": not an EdgeLLM CPU library (edgellm_" + name + " is missing)";
+    return nullptr;
+  }
+  fn->impl->packed = reinterpret_cast<void (*)(void **)>(entry);
+  nlohmann::json j = nlohmann::json::parse(sig, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.contains("inputs") || !j.contains("outputs")) {
+    error = path + ": bad signature";
+    return nullptr;
+  }
+  auto read = [&](const nlohmann::json &a, std::vector<Port> &out,
+                  std::vector<std::string> &names) {
+    for (const auto &p : a) {
+      names.push_back(p.value("name", std::string()));
+      Port port;
+      port.onnxType = p.value("type", 0);
+      port.staticShape = p.value("shape", std::vector<int64_t>{});
+      port.rank = int64_t(port.staticShape.size());
+      out.push_back(port);
+    }
+  };
+  read(j["inputs"], fn->impl->args, fn->inputNames);
+  read(j["outputs"], fn->impl->results, fn->outputNames);
   return fn;
 }

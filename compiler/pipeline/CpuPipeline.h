@@ -36,6 +36,8 @@ public:
   /// Runs it: inputs in argument order; outputs come back in result order.
   bool run(const std::vector<HostTensor> &inputs, std::vector<HostTensor> &outputs,
            std::string &error);
+  /// The graph's input and output names, in order.
+  std::vector<std::string> inputNames, outputNames;
   struct Impl;
   std::unique_ptr<Impl> impl;
 };
@@ -47,6 +49,20 @@ public:
 std::unique_ptr<CompiledFunction> compileForCpu(mlir::ModuleOp module,
                                                 const std::string &name = "main",
                                                 bool applyCLOptions = false);
+
+/// Compiles `module` (onnx dialect, function `name`) ahead of time into a
+/// shared library at `path` with the C ABI of docs/frontend.md:
+///   void edgellm_<name>(void **args)          packed entry point
+///   const char edgellm_<name>_signature[]     JSON: inputs and outputs
+/// (names, ONNX data types, sizes with -1 for dynamic ones). Nothing is left
+/// at `path` on failure.
+bool compileCpuSharedLibrary(mlir::ModuleOp module, const std::string &path,
+                             std::string &error, const std::string &name = "main");
+
+/// Loads a library written by compileCpuSharedLibrary.
+std::unique_ptr<CompiledFunction> loadCpuSharedLibrary(const std::string &path,
+                                                       std::string &error,
+                                                       const std::string &name = "main");
 
 } // namespace edgellm::pipeline
 

@@ -1,12 +1,16 @@
-"""The CPU path (edgellm-exec: import -> fold -> linalg -> LLVM -> JIT) on every
-ChatGLM2 fixture export, against the FP32 PyTorch references, 1e-4 absolute.
+"""The CPU path on every ChatGLM2 fixture export, against the FP32 PyTorch
+references, 1e-4 absolute. Each export is compiled once ahead of time
+(edgellm-compile --target=cpu: import -> fold -> linalg -> LLVM -> shared
+library) and every case runs that library (edgellm-exec MODEL.so); one case
+per model family also runs through the JIT (edgellm-exec MODEL.onnx) and must give
+the same outputs.
 
 Runs exactly the cases the ONNX Runtime cross-check runs (the plan of
 tools/models/test_ort.py: prompt, batch_equal, padded batch for prefill; empty
 past, chunk on a 5-token past, batch decode step for decode), with
 edgellm-exec instead of ONNX Runtime.
 
-cpu_path.py --exec PATH/edgellm-exec
+cpu_path.py --exec PATH/edgellm-exec --compile PATH/edgellm-compile
 """
 import argparse
 import os
@@ -41,21 +45,46 @@ def plan(tmp):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--exec", required=True)
+    ap.add_argument("--compile", required=True)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="edgellm-cpu-") as d:
         tmp = type("T", (), {"name": d})
         runs, checks = plan(tmp)
         t0 = time.time()
         failed_runs = 0
+        libs, jit_checked = {}, set()
         for r in runs:
+            model = r["model"]
+            if model not in libs:
+                lib = os.path.join(d, "lib%d.so" % len(libs))
+                p = subprocess.run([args.compile, model, "--target=cpu", "-o", lib],
+                                   capture_output=True, text=True)
+                if p.returncode != 0:
+                    failed_runs += 1
+                    print("FAILED to compile %s:\n%s" % (model, p.stderr))
+                libs[model] = lib
             outdir = os.path.dirname(next(iter(r["outputs"].values())))
-            cmd = [args.exec, r["model"], "-d", outdir]
+            inputs = []
             for k, v in r["inputs"].items():
-                cmd += ["-i", "%s=%s" % (k, v)]
-            p = subprocess.run(cmd, capture_output=True, text=True)
+                inputs += ["-i", "%s=%s" % (k, v)]
+            p = subprocess.run([args.exec, libs[model], "-d", outdir] + inputs,
+                               capture_output=True, text=True)
             if p.returncode != 0:
                 failed_runs += 1
-                print("FAILED to run %s:\n%s" % (r["model"], p.stderr))
+                print("FAILED to run %s:\n%s" % (model, p.stderr))
+            family = os.path.dirname(model)
+            if family not in jit_checked:
+                # The JIT gives exactly what the library gives (once per model family).
+                jit_checked.add(family)
+                jdir = outdir + ".jit"
+                p = subprocess.run([args.exec, model, "-d", jdir] + inputs,
+                                   capture_output=True, text=True)
+                same = p.returncode == 0 and all(
+                    np.array_equal(np.load(f), np.load(os.path.join(jdir, os.path.basename(f))))
+                    for f in r["outputs"].values())
+                if not same:
+                    failed_runs += 1
+                    print("FAILED: JIT and library differ on %s\n%s" % (model, p.stderr))
         passed = failed = 0
         worst = 0.0
         for label, f, expect in checks:
@@ -74,8 +103,9 @@ def main():
             else:
                 print("FAIL %s: max |CPU - PyTorch| = %g" % (label, diff))
                 failed += 1
-        print("CPU path: %d runs of %d exports in %.1f s; max |CPU - PyTorch| = %.3g (tolerance %g)"
-              % (len(runs), len({r["model"] for r in runs}), time.time() - t0, worst, ATOL))
+        print("CPU path: %d exports compiled to libraries, %d runs, %d JIT cross-checks in %.1f s; "
+              "max |CPU - PyTorch| = %.3g (tolerance %g)"
+              % (len(libs), len(runs), len(jit_checked), time.time() - t0, worst, ATOL))
         print("%d passed, %d failed" % (passed, failed))
         sys.exit(1 if failed or failed_runs else 0)
 

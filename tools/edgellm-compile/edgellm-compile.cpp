@@ -1,6 +1,7 @@
 //===- edgellm-compile.cpp - Model -> IR / package -------------------------===//
 //
 // edgellm-compile MODEL.onnx [--emit=onnx] [-o FILE] [--op-stats] [--no-fold]
+// edgellm-compile MODEL.onnx --target=cpu -o MODEL.so
 //
 // Imports an ONNX model (with its external data checked, not read), folds
 // its shape arithmetic and prints the onnx-dialect IR. Later stages (elm,
@@ -10,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/frontend/OnnxImporter.h"
+#include "compiler/pipeline/CpuPipeline.h"
 #include "compiler/transforms/Passes.h"
 #include "dialects/onnx/OnnxDialect.h"
 
@@ -38,10 +40,16 @@ static cl::opt<std::string> outputPath("o", cl::desc("Output file (default: stdo
                                        cl::value_desc("file"), cl::init("-"),
                                        cl::cat(category));
 enum class Emit { Onnx };
-static cl::opt<Emit> emit("emit", cl::desc("What to produce"),
+static cl::opt<Emit> emit("emit", cl::desc("What to produce (without --target)"),
                           cl::values(clEnumValN(Emit::Onnx, "onnx",
                                                 "the onnx-dialect IR")),
                           cl::init(Emit::Onnx), cl::cat(category));
+enum class Target { None, Cpu };
+static cl::opt<Target> target(
+    "target", cl::desc("Compile for a target"),
+    cl::values(clEnumValN(Target::Cpu, "cpu",
+                        "the whole model for the host CPU: a shared library (-o FILE.so)")),
+    cl::init(Target::None), cl::cat(category));
 static cl::opt<bool> stats("op-stats", cl::desc("Print op statistics before and after folding"),
                            cl::cat(category));
 static cl::opt<bool> noFold("no-fold", cl::desc("Print the IR exactly as imported"),
@@ -126,6 +134,22 @@ int main(int argc, char **argv) {
   }
 
   std::string error;
+  if (target == Target::Cpu) {
+    if (outputPath == "-") {
+      errs() << "edgellm-compile: error: --target=cpu writes a shared library: give -o FILE.so\n";
+      return 2;
+    }
+    DialectRegistry registry;
+    edgellm::pipeline::registerCpuPipelineDialects(registry);
+    ctx.appendDialectRegistry(registry);
+    if (!edgellm::pipeline::compileCpuSharedLibrary(*module, outputPath, error)) {
+      errs() << "edgellm-compile: error: " << inputPath << ": " << error << "\n";
+      return 1;
+    }
+    if (stats)
+      errs() << "peak RSS " << format("%.1f", peakRssMiB()) << " MiB\n";
+    return 0;
+  }
   auto out = openOutputFile(outputPath, &error);
   if (!out) {
     errs() << "edgellm-compile: error: " << error << "\n";

@@ -1,12 +1,13 @@
 //===- edgellm-exec.cpp - Runs an ONNX model on the CPU path ---------------===//
 //
-// edgellm-exec MODEL.onnx -i NAME=FILE ... [-d OUTDIR] [--time]
+// edgellm-exec MODEL.onnx|MODEL.so -i NAME=FILE ... [-d OUTDIR] [--time]
 //
 // Imports the model, folds its shape arithmetic, lowers it through linalg to
 // LLVM, JIT-compiles it and runs it on the given inputs (.npy or ONNX
-// TensorProto .pb files, by graph input name). Each output is written to
-// OUTDIR/<output name>.npy. This is the CPU path the tests compare with the
-// ONNX reference.
+// TensorProto .pb files, by graph input name); or loads a shared library that
+// `edgellm-compile --target=cpu` wrote and runs that. Each output is written
+// to OUTDIR/<output name>.npy. This is the CPU path the tests compare with
+// the ONNX reference.
 //
 //===----------------------------------------------------------------------===//
 
@@ -51,24 +52,29 @@ int main(int argc, char **argv) {
   DialectRegistry registry;
   pl::registerCpuPipelineDialects(registry);
   ctx.appendDialectRegistry(registry);
-  OwningOpRef<ModuleOp> module = edgellm::frontend::importOnnxModel(&ctx, modelPath);
-  if (!module)
-    return 1;
-  PassManager pm(&ctx);
-  edgellm::transforms::buildOnnxFoldPipeline(pm);
-  if (failed(pm.run(*module)))
-    return 1;
-
-  auto func = module->lookupSymbol<func::FuncOp>("main");
-  std::vector<std::string> argNames, resultNames;
-  for (unsigned i = 0; i < func.getNumArguments(); ++i) {
-    auto n = func.getArgAttrOfType<StringAttr>(i, "onnx.name");
-    argNames.push_back(n ? n.str() : "arg" + std::to_string(i));
+  std::unique_ptr<pl::CompiledFunction> compiled;
+  StringRef path = modelPath.getValue();
+  if (path.ends_with(".so")) {
+    std::string error;
+    compiled = pl::loadCpuSharedLibrary(path.str(), error);
+    if (!compiled) {
+      errs() << "edgellm-exec: error: " << error << "\n";
+      return 1;
+    }
+  } else {
+    OwningOpRef<ModuleOp> module = edgellm::frontend::importOnnxModel(&ctx, modelPath);
+    if (!module)
+      return 1;
+    PassManager pm(&ctx);
+    edgellm::transforms::buildOnnxFoldPipeline(pm);
+    if (failed(pm.run(*module)))
+      return 1;
+    compiled = pl::compileForCpu(*module, "main", /*applyCLOptions=*/true);
+    if (!compiled)
+      return 1;
   }
-  for (unsigned i = 0; i < func.getNumResults(); ++i) {
-    auto n = func.getResultAttrOfType<StringAttr>(i, "onnx.name");
-    resultNames.push_back(n ? n.str() : "result" + std::to_string(i));
-  }
+  const std::vector<std::string> &argNames = compiled->inputNames;
+  const std::vector<std::string> &resultNames = compiled->outputNames;
 
   std::vector<pl::HostTensor> args(argNames.size());
   std::vector<bool> given(argNames.size(), false);
@@ -97,9 +103,6 @@ int main(int argc, char **argv) {
       return 2;
     }
 
-  auto compiled = pl::compileForCpu(*module, "main", /*applyCLOptions=*/true);
-  if (!compiled)
-    return 1;
   auto t1 = std::chrono::steady_clock::now();
   std::vector<pl::HostTensor> outs;
   std::string error;
