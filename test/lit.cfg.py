@@ -28,5 +28,6 @@ tools = [
     "edgellm-objdump",
     "edgellm-isa-gen",
     "edgellm-compile",
+    "edgellm-exec",
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
