@@ -28,4 +28,12 @@ def MaterializeWeights : Pass<"edgellm-onnx-materialize-weights", "mlir::ModuleO
   }];
 }
 
+def ElmToOnnx : Pass<"edgellm-elm-to-onnx", "mlir::func::FuncOp"> {
+  let summary = "Rewrite elm ops into the onnx ops they mean (CPU fallback)";
+  let description = [{
+    The CPU path runs onnx ops; this turns raised ops back into them, in the
+    exporter's order of operations, so a raised model computes the same bits.
+  }];
+}
+
 #endif // EDGELLM_COMPILER_CONVERSION_PASSES_TD

@@ -3,6 +3,7 @@
 #ifndef EDGELLM_COMPILER_TRANSFORMS_PASSES_H
 #define EDGELLM_COMPILER_TRANSFORMS_PASSES_H
 
+#include "dialects/elm/ElmDialect.h"
 #include "dialects/onnx/OnnxDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"

@@ -26,4 +26,17 @@ def OnnxSimplifyShapes : Pass<"edgellm-onnx-simplify-shapes", "mlir::func::FuncO
   let dependentDialects = ["::edgellm::onnx::OnnxDialect"];
 }
 
+def RaiseOnnxToElm : Pass<"edgellm-raise-onnx-to-elm", "mlir::func::FuncOp"> {
+  let summary = "Recognise LLM operators (embedding, linear, RMSNorm, SwiGLU, residual add)";
+  let description = [{
+    Pattern-matches the sub-graphs torch.onnx.export writes for ChatGLM2-class
+    models (after edgellm-onnx-simplify-shapes) and replaces them by elm ops.
+    Whatever is not recognised stays onnx; with `report`, a remark on the
+    function lists what was raised and what is left.
+  }];
+  let options = [Option<"report", "report", "bool", /*default=*/"false",
+                        "Emit a remark listing raised and remaining ops">];
+  let dependentDialects = ["::edgellm::elm::ElmDialect"];
+}
+
 #endif // EDGELLM_COMPILER_TRANSFORMS_PASSES_TD

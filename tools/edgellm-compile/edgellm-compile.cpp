@@ -1,6 +1,6 @@
 //===- edgellm-compile.cpp - Model -> IR / package -------------------------===//
 //
-// edgellm-compile MODEL.onnx [--emit=onnx] [-o FILE] [--op-stats] [--no-fold]
+// edgellm-compile MODEL.onnx [--emit=onnx|elm] [-o FILE] [--op-stats] [--no-fold]
 // edgellm-compile MODEL.onnx --target=cpu -o MODEL.so
 //
 // Imports an ONNX model (with its external data checked, not read), folds
@@ -39,10 +39,12 @@ static cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.onnx>"),
 static cl::opt<std::string> outputPath("o", cl::desc("Output file (default: stdout)"),
                                        cl::value_desc("file"), cl::init("-"),
                                        cl::cat(category));
-enum class Emit { Onnx };
+enum class Emit { Onnx, Elm };
 static cl::opt<Emit> emit("emit", cl::desc("What to produce (without --target)"),
                           cl::values(clEnumValN(Emit::Onnx, "onnx",
-                                                "the onnx-dialect IR")),
+                                                "the onnx-dialect IR"),
+                                     clEnumValN(Emit::Elm, "elm",
+                                                "the IR after raising to elm (with a report)")),
                           cl::init(Emit::Onnx), cl::cat(category));
 enum class Target { None, Cpu };
 static cl::opt<Target> target(
@@ -113,6 +115,7 @@ int main(int argc, char **argv) {
   ScopedDiagnosticHandler handler(&ctx, [](Diagnostic &d) {
     const char *kind = d.getSeverity() == DiagnosticSeverity::Error     ? "error"
                        : d.getSeverity() == DiagnosticSeverity::Warning ? "warning"
+                       : d.getSeverity() == DiagnosticSeverity::Remark  ? "remark"
                                                                         : "note";
     errs() << "edgellm-compile: " << kind << ": " << describeLocation(d.getLocation())
            << ": " << d.str() << "\n";
@@ -127,6 +130,11 @@ int main(int argc, char **argv) {
   if (!noFold) {
     PassManager pm(&ctx);
     edgellm::transforms::buildOnnxFoldPipeline(pm);
+    if (emit == Emit::Elm && target == Target::None) {
+      edgellm::transforms::RaiseOnnxToElmOptions opts;
+      opts.report = true;
+      pm.addNestedPass<func::FuncOp>(edgellm::transforms::createRaiseOnnxToElm(opts));
+    }
     if (failed(pm.run(*module)))
       return 1;
     if (stats)

@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "compiler/conversion/Passes.h"
 #include "compiler/frontend/OnnxImporter.h"
 #include "compiler/pipeline/CpuPipeline.h"
 #include "compiler/pipeline/TensorIO.h"
@@ -39,6 +40,10 @@ static cl::list<std::string> inputs("i", cl::desc("Graph input: NAME=FILE (.npy 
 static cl::opt<std::string> outDir("d", cl::desc("Folder for the outputs (NAME.npy)"),
                                    cl::init("."), cl::cat(category));
 static cl::opt<bool> timing("time", cl::desc("Print compile and run times"), cl::cat(category));
+static cl::opt<bool> raise("raise",
+                           cl::desc("Raise to elm and run the elm ops' CPU fallback "
+                                    "(checks raising end to end)"),
+                           cl::cat(category));
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
@@ -67,6 +72,10 @@ int main(int argc, char **argv) {
       return 1;
     PassManager pm(&ctx);
     edgellm::transforms::buildOnnxFoldPipeline(pm);
+    if (raise) {
+      pm.addNestedPass<func::FuncOp>(edgellm::transforms::createRaiseOnnxToElm());
+      pm.addNestedPass<func::FuncOp>(edgellm::conversion::createElmToOnnx());
+    }
     if (failed(pm.run(*module)))
       return 1;
     compiled = pl::compileForCpu(*module, "main", /*applyCLOptions=*/true);

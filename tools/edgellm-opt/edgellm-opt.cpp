@@ -7,6 +7,7 @@
 
 #include "dialects/eisa/EisaDialect.h"
 #include "compiler/target/StreamEmitter.h"
+#include "compiler/conversion/Passes.h"
 #include "compiler/transforms/Passes.h"
 #include "dialects/onnx/OnnxDialect.h"
 
@@ -21,7 +22,8 @@
 
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
-  registry.insert<edgellm::eisa::EisaDialect, edgellm::onnx::OnnxDialect,
+  registry.insert<edgellm::eisa::EisaDialect, edgellm::elm::ElmDialect,
+                  edgellm::onnx::OnnxDialect,
                   mlir::arith::ArithDialect,
                   mlir::func::FuncDialect, mlir::memref::MemRefDialect,
                   mlir::scf::SCFDialect, mlir::tensor::TensorDialect>();
@@ -30,6 +32,7 @@ int main(int argc, char **argv) {
   mlir::registerSymbolDCEPass();
   edgellm::target::registerTargetPasses();
   edgellm::transforms::registerTransformsPasses();
+  edgellm::conversion::registerConversionPasses();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "EdgeLLM optimizer driver\n", registry));
 }

@@ -1,0 +1,101 @@
+//===- ElmToOnnx.cpp - elm ops back to onnx ops (the CPU fallback) --------===//
+//
+// Every elm op is rewritten into the onnx ops that compute exactly what it
+// means, in the same order of operations as the exporter's graphs, so a
+// raised model runs on the CPU path with the same bits as before raising.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/conversion/Passes.h"
+#include "dialects/elm/ElmDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+
+namespace edgellm::conversion {
+#define GEN_PASS_DEF_ELMTOONNX
+#include "compiler/conversion/Passes.h.inc"
+} // namespace edgellm::conversion
+
+using namespace mlir;
+using namespace edgellm;
+namespace eo = edgellm::onnx;
+
+namespace {
+struct ElmToOnnxPass : public conversion::impl::ElmToOnnxBase<ElmToOnnxPass> {
+  void runOnOperation() override;
+};
+
+Value scalar(OpBuilder &b, Location loc, Type elt, double v) {
+  auto t = RankedTensorType::get({}, elt);
+  return eo::ConstantOp::create(b, loc, t, DenseElementsAttr::get(t, b.getFloatAttr(elt, v)));
+}
+Value i64s(OpBuilder &b, Location loc, ArrayRef<int64_t> v) {
+  auto t = RankedTensorType::get({int64_t(v.size())}, b.getI64Type());
+  return eo::ConstantOp::create(b, loc, t, DenseIntElementsAttr::get(t, v));
+}
+RankedTensorType withLast(RankedTensorType t, int64_t last) {
+  SmallVector<int64_t> s(t.getShape());
+  s.back() = last;
+  return RankedTensorType::get(s, t.getElementType());
+}
+} // namespace
+
+void ElmToOnnxPass::runOnOperation() {
+  func::FuncOp func = getOperation();
+  OpBuilder b(func.getContext());
+  SmallVector<Operation *> ops;
+  func.walk([&](Operation *op) {
+    if (op->getDialect() && op->getDialect()->getNamespace() == "elm")
+      ops.push_back(op);
+  });
+  for (Operation *op : ops) {
+    b.setInsertionPoint(op);
+    Location loc = op->getLoc();
+    Value result;
+    if (auto lin = dyn_cast<elm::LinearOp>(op)) {
+      if (lin.getFormat() != elm::WeightFormat::f32 && lin.getFormat() != elm::WeightFormat::f16) {
+        op->emitOpError("CPU fallback of quantised weights is not implemented");
+        return signalPassFailure();
+      }
+      result = eo::MatMulOp::create(b, loc, lin.getType(), lin.getInput(), lin.getWeight());
+      if (Value bias = lin.getBias())
+        result = eo::AddOp::create(b, loc, lin.getType(), result, bias);
+    } else if (auto n = dyn_cast<elm::RmsNormOp>(op)) {
+      auto t = n.getInput().getType();
+      Type elt = t.getElementType();
+      Value p = eo::PowOp::create(b, loc, t, n.getInput(), scalar(b, loc, elt, 2.0));
+      auto kept = withLast(t, 1);
+      Value m = eo::ReduceMeanOp::create(b, loc, kept, p, b.getI64ArrayAttr({-1}),
+                                         b.getI64IntegerAttr(1));
+      Value a = eo::AddOp::create(b, loc, kept, m,
+                                  scalar(b, loc, elt, n.getEps().convertToDouble()));
+      Value s = eo::SqrtOp::create(b, loc, kept, a);
+      Value d = eo::DivOp::create(b, loc, kept, scalar(b, loc, elt, 1.0), s);
+      Value x = eo::MulOp::create(b, loc, t, n.getInput(), d);
+      result = eo::MulOp::create(b, loc, t, n.getGamma(), x);
+    } else if (auto sw = dyn_cast<elm::SwigluOp>(op)) {
+      auto t = sw.getInput().getType();
+      int64_t h = t.getShape().back() / 2;
+      auto half = withLast(t, h);
+      Value axes = i64s(b, loc, {-1}), steps = i64s(b, loc, {1});
+      Value a = eo::SliceOp::create(b, loc, half, sw.getInput(), i64s(b, loc, {0}),
+                                    i64s(b, loc, {h}), axes, steps);
+      Value c = eo::SliceOp::create(b, loc, half, sw.getInput(), i64s(b, loc, {h}),
+                                    i64s(b, loc, {2 * h}), axes, steps);
+      Value sg = eo::SigmoidOp::create(b, loc, half, a);
+      Value silu = eo::MulOp::create(b, loc, half, a, sg);
+      result = eo::MulOp::create(b, loc, half, silu, c);
+    } else if (auto e = dyn_cast<elm::EmbeddingOp>(op)) {
+      result = eo::GatherOp::create(b, loc, e.getType(), e.getTable(), e.getIds(),
+                                    b.getI64IntegerAttr(0));
+    } else if (auto add = dyn_cast<elm::AddOp>(op)) {
+      result = eo::AddOp::create(b, loc, add.getType(), add.getLhs(), add.getRhs());
+    } else {
+      op->emitOpError("has no CPU fallback yet");
+      return signalPassFailure();
+    }
+    op->getResult(0).replaceAllUsesWith(result);
+    op->erase();
+  }
+}

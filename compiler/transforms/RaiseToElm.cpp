@@ -1,0 +1,277 @@
+//===- RaiseToElm.cpp - Recognise LLM operators in onnx graphs ------------===//
+//
+// Matches the sub-graphs torch.onnx.export writes for ChatGLM2-class models
+// (after shape folding) and replaces them by elm ops:
+//   Gather(table, ids)                                   -> elm.embedding
+//   MatMul(x, W[in, out]) (+ Add(bias))                   -> elm.linear
+//   Pow(x, 2) -> ReduceMean(-1) -> Add(eps) -> Sqrt -> Div(1, .) -> Mul(x, .)
+//     -> Mul(gamma)                                      -> elm.rms_norm
+//   Mul(Mul(a, Sigmoid(a)), b), a | b halves of x        -> elm.swiglu
+//   Add(y, linear output)                                -> elm.add
+// What is not recognised stays onnx; a remark on the function lists it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/transforms/Passes.h"
+#include "dialects/elm/ElmDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Matchers.h"
+#include "llvm/ADT/MapVector.h"
+
+namespace edgellm::transforms {
+#define GEN_PASS_DEF_RAISEONNXTOELM
+#include "compiler/transforms/Passes.h.inc"
+} // namespace edgellm::transforms
+
+using namespace mlir;
+using namespace edgellm;
+namespace eo = edgellm::onnx;
+
+namespace {
+
+/// A weight: produced by onnx.ExternalData or a (resource) constant.
+bool isWeight(Value v) {
+  Operation *d = v.getDefiningOp();
+  return d && isa<eo::ExternalDataOp, eo::ConstantOp>(d);
+}
+
+/// The value of a constant single-element float tensor.
+std::optional<double> scalarFloat(Value v) {
+  DenseFPElementsAttr a;
+  if (!matchPattern(v, m_Constant(&a)) || a.getNumElements() != 1)
+    return std::nullopt;
+  return (*a.getValues<APFloat>().begin()).convertToDouble();
+}
+
+/// Looks through Cast ops that keep the element type (already folded ones
+/// are gone; casts to the same float width remain possible).
+Value skipCasts(Value v) {
+  while (auto c = v.getDefiningOp<eo::CastOp>()) {
+    if (getElementTypeOrSelf(c.getInput().getType()) !=
+        getElementTypeOrSelf(c.getOutput().getType()))
+      break;
+    v = c.getInput();
+  }
+  return v;
+}
+
+/// The other operand of a binary op given one.
+Value other(Operation *op, Value one) {
+  return op->getOperand(0) == one ? op->getOperand(1) : op->getOperand(0);
+}
+
+bool isLastAxis(ArrayAttr axes, int64_t rank) {
+  if (!axes || axes.size() != 1)
+    return false;
+  int64_t a = cast<IntegerAttr>(axes[0]).getInt();
+  return a == -1 || a == rank - 1;
+}
+
+/// Slice of the last axis [start, end) of `x`, with constant bounds.
+std::optional<std::pair<int64_t, int64_t>> lastAxisSlice(eo::SliceOp s, Value &x) {
+  auto t = dyn_cast<RankedTensorType>(s.getData().getType());
+  auto starts = onnx::getConstantInts(s.getStarts()), ends = onnx::getConstantInts(s.getEnds());
+  if (!t || !starts || !ends || starts->size() != 1)
+    return std::nullopt;
+  if (!isa<NoneType>(s.getAxes().getType())) {
+    auto axes = onnx::getConstantInts(s.getAxes());
+    if (!axes || ((*axes)[0] != -1 && (*axes)[0] != t.getRank() - 1))
+      return std::nullopt;
+  } else if (t.getRank() != 1) {
+    return std::nullopt;
+  }
+  if (!isa<NoneType>(s.getSteps().getType())) {
+    auto steps = onnx::getConstantInts(s.getSteps());
+    if (!steps || (*steps)[0] != 1)
+      return std::nullopt;
+  }
+  int64_t dim = t.getShape().back();
+  if (ShapedType::isDynamic(dim))
+    return std::nullopt;
+  int64_t b = (*starts)[0], e = std::min((*ends)[0], dim);
+  x = s.getData();
+  return std::make_pair(b, e);
+}
+
+struct RaiseOnnxToElmPass
+    : public transforms::impl::RaiseOnnxToElmBase<RaiseOnnxToElmPass> {
+  using Base::Base;
+  void runOnOperation() override;
+};
+
+} // namespace
+
+void RaiseOnnxToElmPass::runOnOperation() {
+  func::FuncOp func = getOperation();
+  OpBuilder b(func.getContext());
+  llvm::MapVector<StringRef, unsigned> raised;
+
+  // RMSNorm, rooted at ReduceMean.
+  func.walk([&](eo::ReduceMeanOp rm) {
+    auto pow = rm.getData().getDefiningOp<eo::PowOp>();
+    auto xt = pow ? dyn_cast<RankedTensorType>(pow.getA().getType()) : RankedTensorType();
+    if (!pow || !xt || scalarFloat(pow.getB()) != 2.0 || !isLastAxis(rm.getAxesAttr(), xt.getRank()) ||
+        !rm.getKeepdims() || !rm->hasOneUse())
+      return;
+    Value x = pow.getA();
+    auto add = dyn_cast<eo::AddOp>(*rm->user_begin());
+    if (!add || !add->hasOneUse())
+      return;
+    std::optional<double> eps = scalarFloat(other(add, rm.getReduced()));
+    auto sq = dyn_cast<eo::SqrtOp>(*add->user_begin());
+    if (!eps || !sq || !sq->hasOneUse())
+      return;
+    auto div = dyn_cast<eo::DivOp>(*sq->user_begin());
+    if (!div || div.getB() != sq.getY() || scalarFloat(div.getA()) != 1.0 || !div->hasOneUse())
+      return;
+    auto mul = dyn_cast<eo::MulOp>(*div->user_begin());
+    if (!mul || other(mul, div.getC()) != x || !mul->hasOneUse())
+      return;
+    // Through same-type casts to the gamma multiplication.
+    Operation *next = *mul->user_begin();
+    Value normed = mul.getC();
+    while (auto c = dyn_cast<eo::CastOp>(next)) {
+      if (!c->hasOneUse() || getElementTypeOrSelf(c.getInput().getType()) !=
+                                 getElementTypeOrSelf(c.getOutput().getType()))
+        return;
+      normed = c.getOutput();
+      next = *c->user_begin();
+    }
+    auto gmul = dyn_cast<eo::MulOp>(next);
+    if (!gmul)
+      return;
+    Value gamma = other(gmul, normed);
+    auto gt = dyn_cast<RankedTensorType>(gamma.getType());
+    auto rt = dyn_cast<RankedTensorType>(gmul.getC().getType());
+    if (!isWeight(gamma) || !gt || gt.getRank() != 1 || !rt || rt != xt)
+      return;
+    b.setInsertionPoint(gmul);
+    auto norm = elm::RmsNormOp::create(b, gmul.getLoc(), rt, x, gamma, b.getF64FloatAttr(*eps),
+                                       elm::DeviceAttr());
+    gmul.getC().replaceAllUsesWith(norm.getResult());
+    ++raised["elm.rms_norm"];
+  });
+
+  // Linear layers (and their bias).
+  func.walk([&](eo::MatMulOp mm) {
+    auto wt = dyn_cast<RankedTensorType>(mm.getB().getType());
+    auto xt = dyn_cast<RankedTensorType>(mm.getA().getType());
+    auto rt = dyn_cast<RankedTensorType>(mm.getY().getType());
+    if (!isWeight(mm.getB()) || !wt || wt.getRank() != 2 || !xt || !rt || xt.getRank() < 1)
+      return;
+    Value bias;
+    Operation *replace = mm;
+    if (mm->hasOneUse())
+      if (auto add = dyn_cast<eo::AddOp>(*mm->user_begin())) {
+        Value bv = other(add, mm.getY());
+        auto bt = dyn_cast<RankedTensorType>(bv.getType());
+        if (isWeight(bv) && bt && bt.getRank() == 1 && bt.getDimSize(0) == wt.getDimSize(1) &&
+            add.getC().getType() == rt) {
+          bias = bv;
+          replace = add;
+        }
+      }
+    b.setInsertionPoint(replace);
+    auto lin = elm::LinearOp::create(b, replace->getLoc(), rt, mm.getA(), mm.getB(), bias,
+                                     elm::WeightFormatAttr::get(b.getContext(), elm::WeightFormat::f32),
+                                     FloatAttr(), elm::DeviceAttr());
+    replace->getResult(0).replaceAllUsesWith(lin.getResult());
+    ++raised["elm.linear"];
+  });
+
+  // SwiGLU, rooted at the outer Mul.
+  func.walk([&](eo::MulOp outer) {
+    for (int side = 0; side < 2; ++side) {
+      auto inner = outer->getOperand(side).getDefiningOp<eo::MulOp>();
+      Value bval = outer->getOperand(1 - side);
+      if (!inner)
+        continue;
+      for (int s2 = 0; s2 < 2; ++s2) {
+        auto sig = inner->getOperand(s2).getDefiningOp<eo::SigmoidOp>();
+        Value a = inner->getOperand(1 - s2);
+        if (!sig || sig.getX() != a)
+          continue;
+        auto sa = a.getDefiningOp<eo::SliceOp>(), sb = bval.getDefiningOp<eo::SliceOp>();
+        if (!sa || !sb)
+          continue;
+        Value xa, xb;
+        auto ra = lastAxisSlice(sa, xa), rb = lastAxisSlice(sb, xb);
+        auto xt = xa ? dyn_cast<RankedTensorType>(xa.getType()) : RankedTensorType();
+        if (!ra || !rb || xa != xb || !xt)
+          continue;
+        int64_t dim = xt.getShape().back();
+        if (ra->first != 0 || ra->second * 2 != dim || rb->first != ra->second || rb->second != dim)
+          continue;
+        auto rt = dyn_cast<RankedTensorType>(outer.getC().getType());
+        if (!rt)
+          continue;
+        b.setInsertionPoint(outer);
+        auto sw = elm::SwigluOp::create(b, outer.getLoc(), rt, xa, elm::DeviceAttr());
+        outer.getC().replaceAllUsesWith(sw.getResult());
+        ++raised["elm.swiglu"];
+        return;
+      }
+    }
+  });
+
+  // Embedding lookups.
+  func.walk([&](eo::GatherOp g) {
+    auto tt = dyn_cast<RankedTensorType>(g.getData().getType());
+    auto it = dyn_cast<RankedTensorType>(g.getIndices().getType());
+    auto rt = dyn_cast<RankedTensorType>(g.getOutput().getType());
+    if (!isWeight(g.getData()) || !tt || tt.getRank() != 2 || g.getAxis() != 0 || !it || !rt ||
+        !isa<FloatType>(tt.getElementType()) || it.getRank() == 0)
+      return;
+    b.setInsertionPoint(g);
+    auto e = elm::EmbeddingOp::create(b, g.getLoc(), rt, g.getData(), g.getIndices(), elm::DeviceAttr());
+    g.getOutput().replaceAllUsesWith(e.getResult());
+    ++raised["elm.embedding"];
+  });
+
+  // Residual adds: one operand is a linear layer's output.
+  func.walk([&](eo::AddOp add) {
+    auto rt = dyn_cast<RankedTensorType>(add.getC().getType());
+    if (!rt || add.getA().getType() != rt || add.getB().getType() != rt)
+      return;
+    if (!add.getA().getDefiningOp<elm::LinearOp>() && !add.getB().getDefiningOp<elm::LinearOp>())
+      return;
+    b.setInsertionPoint(add);
+    auto r = elm::AddOp::create(b, add.getLoc(), rt, add.getA(), add.getB(), elm::DeviceAttr());
+    add.getC().replaceAllUsesWith(r.getResult());
+    ++raised["elm.add"];
+  });
+
+  // Erase what became dead (onnx ops are pure).
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    SmallVector<Operation *> dead;
+    func.walk([&](Operation *op) {
+      if (op->getDialect() && op->getDialect()->getNamespace() == "onnx" && op->use_empty() &&
+          !isa<eo::ExternalDataOp, eo::ConstantOp>(op))
+        dead.push_back(op);
+    });
+    for (Operation *op : llvm::reverse(dead)) {
+      op->erase();
+      changed = true;
+    }
+  }
+
+  if (report) {
+    std::string text = "raised:";
+    for (auto &[name, n] : raised)
+      text += " " + std::to_string(n) + " " + name.str();
+    llvm::MapVector<StringRef, unsigned> left;
+    func.walk([&](Operation *op) {
+      if (op->getDialect() && op->getDialect()->getNamespace() == "onnx" &&
+          !isa<eo::ExternalDataOp, eo::ConstantOp, eo::NoneOp>(op))
+        ++left[op->getName().getStringRef()];
+    });
+    text += "; left in onnx:";
+    for (auto &[name, n] : left)
+      text += " " + std::to_string(n) + " " + name.str();
+    func.emitRemark(text);
+  }
+}
