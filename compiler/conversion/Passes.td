@@ -34,6 +34,7 @@ def ElmToOnnx : Pass<"edgellm-elm-to-onnx", "mlir::func::FuncOp"> {
     The CPU path runs onnx ops; this turns raised ops back into them, in the
     exporter's order of operations, so a raised model computes the same bits.
   }];
+  let dependentDialects = ["::edgellm::onnx::OnnxDialect"];
 }
 
 #endif // EDGELLM_COMPILER_CONVERSION_PASSES_TD

@@ -25,7 +25,9 @@ def Elm_Device : I32EnumAttr<"Device", "where an op runs", [
   let cppNamespace = "::edgellm::elm";
   let genSpecializedAttr = 0;
 }
-def Elm_DeviceAttr : EnumAttr<Elm_Dialect, Elm_Device, "device">;
+def Elm_DeviceAttr : EnumAttr<Elm_Dialect, Elm_Device, "device"> {
+  let assemblyFormat = "`<` $value `>`";
+}
 
 def Elm_WeightFormat : I32EnumAttr<"WeightFormat", "how a linear layer's weights are stored", [
     I32EnumAttrCase<"f32", 0>, I32EnumAttrCase<"f16", 1>,
@@ -33,13 +35,17 @@ def Elm_WeightFormat : I32EnumAttr<"WeightFormat", "how a linear layer's weights
   let cppNamespace = "::edgellm::elm";
   let genSpecializedAttr = 0;
 }
-def Elm_WeightFormatAttr : EnumAttr<Elm_Dialect, Elm_WeightFormat, "weight_format">;
+def Elm_WeightFormatAttr : EnumAttr<Elm_Dialect, Elm_WeightFormat, "weight_format"> {
+  let assemblyFormat = "`<` $value `>`";
+}
 
 def Elm_PairLayout : I32EnumAttr<"PairLayout", "which channels rotary embedding pairs", [
     I32EnumAttrCase<"interleaved", 0>, I32EnumAttrCase<"halves", 1>]> {
   let cppNamespace = "::edgellm::elm";
   let genSpecializedAttr = 0;
 }
-def Elm_PairLayoutAttr : EnumAttr<Elm_Dialect, Elm_PairLayout, "pairs">;
+def Elm_PairLayoutAttr : EnumAttr<Elm_Dialect, Elm_PairLayout, "pairs"> {
+  let assemblyFormat = "`<` $value `>`";
+}
 
 #endif // EDGELLM_ELM_DIALECT_TD

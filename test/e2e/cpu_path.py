@@ -2,8 +2,8 @@
 references, 1e-4 absolute. Each export is compiled once ahead of time
 (edgellm-compile --target=cpu: import -> fold -> linalg -> LLVM -> shared
 library) and every case runs that library (edgellm-exec MODEL.so); one case
-per model family also runs through the JIT (edgellm-exec MODEL.onnx) and must give
-the same outputs.
+per model family also runs through the JIT (edgellm-exec MODEL.onnx), and raised
+to elm and back (--raise), and both must give the same bits.
 
 Runs exactly the cases the ONNX Runtime cross-check runs (the plan of
 tools/models/test_ort.py: prompt, batch_equal, padded batch for prefill; empty
@@ -85,6 +85,17 @@ def main():
                 if not same:
                     failed_runs += 1
                     print("FAILED: JIT and library differ on %s\n%s" % (model, p.stderr))
+                # Raised to elm and run through the elm ops' CPU fallback:
+                # the same bits again.
+                rdir = outdir + ".raised"
+                p = subprocess.run([args.exec, model, "--raise", "-d", rdir] + inputs,
+                                   capture_output=True, text=True)
+                same = p.returncode == 0 and all(
+                    np.array_equal(np.load(f), np.load(os.path.join(rdir, os.path.basename(f))))
+                    for f in r["outputs"].values())
+                if not same:
+                    failed_runs += 1
+                    print("FAILED: raising to elm changed the outputs of %s\n%s" % (model, p.stderr))
         passed = failed = 0
         worst = 0.0
         for label, f, expect in checks:

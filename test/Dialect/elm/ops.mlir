@@ -1,0 +1,22 @@
+// RUN: edgellm-opt %s | edgellm-opt | FileCheck %s
+
+// CHECK-LABEL: func.func @layer
+func.func @layer(%ids: tensor<?x?xi64>, %table: tensor<256x32xf32>, %g: tensor<32xf32>,
+                 %w: tensor<32x64xf32>, %bias: tensor<64xf32>, %w2: tensor<64x32xf32>,
+                 %up: tensor<32x128xf32>) -> tensor<?x?x32xf32> {
+  // CHECK: elm.embedding %{{.*}}[%{{.*}}] {device = #elm.device<fpga>} : tensor<256x32xf32>, tensor<?x?xi64> -> tensor<?x?x32xf32>
+  %x = elm.embedding %table[%ids] {device = #elm.device<fpga>} : tensor<256x32xf32>, tensor<?x?xi64> -> tensor<?x?x32xf32>
+  // CHECK: elm.rms_norm %{{.*}}, %{{.*}} {eps = 1.000000e-05 : f64} : tensor<?x?x32xf32>, tensor<32xf32> -> tensor<?x?x32xf32>
+  %n = elm.rms_norm %x, %g {eps = 1.0e-05 : f64} : tensor<?x?x32xf32>, tensor<32xf32> -> tensor<?x?x32xf32>
+  // CHECK: elm.linear %{{.*}}, %{{.*}} bias %{{.*}} : tensor<?x?x32xf32>, tensor<32x64xf32>, tensor<64xf32> -> tensor<?x?x64xf32>
+  %q = elm.linear %n, %w bias %bias : tensor<?x?x32xf32>, tensor<32x64xf32>, tensor<64xf32> -> tensor<?x?x64xf32>
+  // CHECK: elm.linear %{{.*}}, %{{.*}} {density = 5.000000e-01 : f64, format = #elm.weight_format<int4_g128_sparse>}
+  %o = elm.linear %q, %w2 {format = #elm.weight_format<int4_g128_sparse>, density = 0.5 : f64} : tensor<?x?x64xf32>, tensor<64x32xf32> -> tensor<?x?x32xf32>
+  // CHECK: elm.add
+  %r = elm.add %x, %o : tensor<?x?x32xf32>, tensor<?x?x32xf32> -> tensor<?x?x32xf32>
+  %h = elm.linear %r, %up {format = #elm.weight_format<int4_g128>} : tensor<?x?x32xf32>, tensor<32x128xf32> -> tensor<?x?x128xf32>
+  // CHECK: elm.swiglu %{{.*}} : tensor<?x?x128xf32> -> tensor<?x?x64xf32>
+  %s = elm.swiglu %h : tensor<?x?x128xf32> -> tensor<?x?x64xf32>
+  %d = elm.linear %s, %w2 : tensor<?x?x64xf32>, tensor<64x32xf32> -> tensor<?x?x32xf32>
+  return %d : tensor<?x?x32xf32>
+}

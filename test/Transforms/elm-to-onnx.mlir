@@ -1,0 +1,21 @@
+// RUN: edgellm-opt %s --pass-pipeline='builtin.module(func.func(edgellm-elm-to-onnx))' | FileCheck %s
+
+// The CPU fallback spells every elm op in onnx ops, in the exporter's order.
+// CHECK-LABEL: func.func @f
+// CHECK-NOT: elm.
+// CHECK: onnx.Gather
+// CHECK: onnx.Pow
+// CHECK: onnx.ReduceMean
+// CHECK: onnx.Sqrt
+// CHECK: onnx.MatMul
+// CHECK: onnx.Add
+// CHECK: onnx.Slice
+// CHECK: onnx.Sigmoid
+func.func @f(%ids: tensor<?x?xi64>, %t: tensor<16x8xf32>, %g: tensor<8xf32>, %w: tensor<8x16xf32>, %b: tensor<16xf32>) -> tensor<?x?x8xf32> {
+  %x = elm.embedding %t[%ids] : tensor<16x8xf32>, tensor<?x?xi64> -> tensor<?x?x8xf32>
+  %n = elm.rms_norm %x, %g {eps = 1.0e-05 : f64} : tensor<?x?x8xf32>, tensor<8xf32> -> tensor<?x?x8xf32>
+  %h = elm.linear %n, %w bias %b : tensor<?x?x8xf32>, tensor<8x16xf32>, tensor<16xf32> -> tensor<?x?x16xf32>
+  %s = elm.swiglu %h : tensor<?x?x16xf32> -> tensor<?x?x8xf32>
+  %r = elm.add %x, %s : tensor<?x?x8xf32>, tensor<?x?x8xf32> -> tensor<?x?x8xf32>
+  return %r : tensor<?x?x8xf32>
+}
