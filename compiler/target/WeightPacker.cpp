@@ -1,0 +1,123 @@
+//===- WeightPacker.cpp - INT4 g128 quantisation and device packing --------===//
+
+#include "compiler/target/WeightPacker.h"
+#include "edgellm/hw/IsaNumerics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+using namespace edgellm;
+using namespace edgellm::target;
+using isa::kQuantBlock;
+using isa::kQuantGroup;
+using isa::kSubBlock;
+
+float QuantizedMatrix::value(int64_t row, int64_t col) const {
+  return isa::f16ToF32(scales[row * groups() + col / kQuantGroup]) * float(q[row * k + col]);
+}
+
+QuantizedMatrix target::quantizeInt4(const float *w, int64_t k, int64_t n,
+                                     isa::Sparsity sparsity) {
+  QuantizedMatrix m;
+  m.n = n;
+  m.k = k;
+  m.sparsity = sparsity;
+  m.q.assign(size_t(n * k), 0);
+  m.scales.assign(size_t(n * m.groups()), 0);
+  unsigned keep = isa::nonZerosPer8(sparsity);
+  std::vector<float> row(k);
+  for (int64_t o = 0; o < n; ++o) {
+    for (int64_t i = 0; i < k; ++i)
+      row[i] = w[i * n + o];
+    // Magnitude pruning in groups of 8.
+    if (keep < kSubBlock)
+      for (int64_t s = 0; s < k; s += kSubBlock) {
+        int64_t e = std::min<int64_t>(s + kSubBlock, k);
+        std::vector<int64_t> idx;
+        for (int64_t i = s; i < e; ++i)
+          idx.push_back(i);
+        std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
+          return std::fabs(row[a]) > std::fabs(row[b]);
+        });
+        for (size_t j = keep; j < idx.size(); ++j)
+          row[idx[j]] = 0.0f;
+      }
+    for (int64_t g = 0; g < m.groups(); ++g) {
+      int64_t s = g * kQuantGroup, e = std::min<int64_t>(s + kQuantGroup, k);
+      float mx = 0.0f;
+      for (int64_t i = s; i < e; ++i)
+        mx = std::max(mx, std::fabs(row[i]));
+      uint16_t scale = isa::f32ToF16(mx / 7.0f);
+      m.scales[o * m.groups() + g] = scale;
+      float sf = isa::f16ToF32(scale);
+      for (int64_t i = s; i < e; ++i) {
+        float v = sf > 0 ? std::nearbyint(row[i] / sf) : 0.0f;
+        m.q[o * k + i] = int8_t(std::clamp(v, -7.0f, 7.0f));
+      }
+    }
+  }
+  return m;
+}
+
+std::vector<uint8_t> target::packRows(const QuantizedMatrix &m) {
+  const uint32_t rowBeats = isa::q4RowBeats(uint32_t(m.k), m.sparsity);
+  const unsigned payload = isa::groupPayloadBytes(m.sparsity);
+  std::vector<uint8_t> out(size_t(m.n) * rowBeats * isa::kBeatBytes, 0);
+  for (int64_t o = 0; o < m.n; ++o) {
+    uint8_t *p = out.data() + size_t(o) * rowBeats * isa::kBeatBytes;
+    for (int64_t b0 = 0; b0 < m.k; b0 += kQuantBlock) {
+      int64_t len = std::min<int64_t>(kQuantBlock, m.k - b0);
+      int64_t ng = (len + kQuantGroup - 1) / kQuantGroup;
+      for (int64_t g = 0; g < ng; ++g) {
+        uint16_t s = m.scales[o * m.groups() + b0 / kQuantGroup + g];
+        p[2 * g] = uint8_t(s);
+        p[2 * g + 1] = uint8_t(s >> 8);
+      }
+      p += isa::kBeatBytes;
+      for (int64_t g = 0; g < ng; ++g) {
+        int8_t w[kQuantGroup] = {};
+        int64_t s = b0 + g * kQuantGroup;
+        for (int64_t i = 0; i < kQuantGroup && s + i < m.k; ++i)
+          w[i] = m.q[o * m.k + s + i];
+        // quantizeInt4 guarantees the density, so this cannot fail.
+        isa::q4EncodeGroup(w, m.sparsity, p + g * payload);
+      }
+      int64_t bytes = ng * payload;
+      p += (bytes + isa::kBeatBytes - 1) / isa::kBeatBytes * isa::kBeatBytes;
+    }
+  }
+  return out;
+}
+
+QuantizedMatrix target::unpackRows(const uint8_t *data, int64_t n, int64_t k,
+                                   isa::Sparsity sparsity) {
+  QuantizedMatrix m;
+  m.n = n;
+  m.k = k;
+  m.sparsity = sparsity;
+  m.q.assign(size_t(n * k), 0);
+  m.scales.assign(size_t(n * m.groups()), 0);
+  const uint32_t rowBeats = isa::q4RowBeats(uint32_t(k), sparsity);
+  const unsigned payload = isa::groupPayloadBytes(sparsity);
+  for (int64_t o = 0; o < n; ++o) {
+    const uint8_t *p = data + size_t(o) * rowBeats * isa::kBeatBytes;
+    for (int64_t b0 = 0; b0 < k; b0 += kQuantBlock) {
+      int64_t len = std::min<int64_t>(kQuantBlock, k - b0);
+      int64_t ng = (len + kQuantGroup - 1) / kQuantGroup;
+      for (int64_t g = 0; g < ng; ++g)
+        m.scales[o * m.groups() + b0 / kQuantGroup + g] = uint16_t(p[2 * g] | p[2 * g + 1] << 8);
+      p += isa::kBeatBytes;
+      for (int64_t g = 0; g < ng; ++g) {
+        int8_t w[kQuantGroup];
+        isa::q4DecodeGroup(p + g * payload, sparsity, w);
+        int64_t s = b0 + g * kQuantGroup;
+        for (int64_t i = 0; i < kQuantGroup && s + i < k; ++i)
+          m.q[o * k + s + i] = w[i];
+      }
+      int64_t bytes = ng * payload;
+      p += (bytes + isa::kBeatBytes - 1) / isa::kBeatBytes * isa::kBeatBytes;
+    }
+  }
+  return m;
+}
