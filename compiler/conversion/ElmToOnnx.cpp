@@ -86,6 +86,54 @@ void ElmToOnnxPass::runOnOperation() {
       Value sg = eo::SigmoidOp::create(b, loc, half, a);
       Value silu = eo::MulOp::create(b, loc, half, a, sg);
       result = eo::MulOp::create(b, loc, half, silu, c);
+    } else if (auto r = dyn_cast<elm::RopeOp>(op)) {
+      // Exactly the exporter's graph of ChatGLM2's apply_rotary_pos_emb.
+      auto t = r.getInput().getType();
+      int64_t rot = int64_t(r.getRotDim()), rank = t.getRank();
+      Value axes = i64s(b, loc, {-1}), steps = i64s(b, loc, {1});
+      auto rotType = withLast(t, rot);
+      Value xr = eo::SliceOp::create(b, loc, rotType, r.getInput(), i64s(b, loc, {0}),
+                                     i64s(b, loc, {rot}), axes, steps);
+      Value xp = eo::SliceOp::create(b, loc, withLast(t, t.getShape().back() - rot), r.getInput(),
+                                     i64s(b, loc, {rot}),
+                                     i64s(b, loc, {std::numeric_limits<int64_t>::max()}), axes,
+                                     steps);
+      SmallVector<int64_t> pairShape(t.getShape());
+      pairShape.back() = rot / 2;
+      pairShape.push_back(2);
+      auto pairType = RankedTensorType::get(pairShape, t.getElementType());
+      SmallVector<int64_t> target(rank - 1, 0);
+      target.append({rot / 2, 2});
+      Value xs = eo::ReshapeOp::create(b, loc, pairType, xr, i64s(b, loc, target),
+                                       b.getI64IntegerAttr(0));
+      auto idx = [&](int64_t v) {
+        auto it = RankedTensorType::get({}, b.getI64Type());
+        return eo::ConstantOp::create(b, loc, it, DenseIntElementsAttr::get(it, ArrayRef<int64_t>{v}));
+      };
+      auto halfType = RankedTensorType::get(ArrayRef<int64_t>(pairShape).drop_back(),
+                                            t.getElementType());
+      auto cst = r.getCosSin().getType();
+      auto csHalf = RankedTensorType::get(cst.getShape().drop_back(), cst.getElementType());
+      auto gat = [&](Value v, Type ty, int64_t i) {
+        return eo::GatherOp::create(b, loc, ty, v, idx(i), b.getI64IntegerAttr(-1)).getResult();
+      };
+      Value x0 = gat(xs, halfType, 0), x1 = gat(xs, halfType, 1);
+      Value c = gat(r.getCosSin(), csHalf, 0), s = gat(r.getCosSin(), csHalf, 1);
+      Value o0 = eo::SubOp::create(b, loc, halfType, eo::MulOp::create(b, loc, halfType, x0, c),
+                                   eo::MulOp::create(b, loc, halfType, x1, s));
+      Value o1 = eo::AddOp::create(b, loc, halfType, eo::MulOp::create(b, loc, halfType, x1, c),
+                                   eo::MulOp::create(b, loc, halfType, x0, s));
+      SmallVector<int64_t> oneShape(ArrayRef<int64_t>(pairShape).drop_back());
+      oneShape.push_back(1);
+      auto oneType = RankedTensorType::get(oneShape, t.getElementType());
+      Value u0 = eo::UnsqueezeOp::create(b, loc, oneType, o0, i64s(b, loc, {-1}));
+      Value u1 = eo::UnsqueezeOp::create(b, loc, oneType, o1, i64s(b, loc, {-1}));
+      Value st = eo::ConcatOp::create(b, loc, pairType, ValueRange{u0, u1}, b.getI64IntegerAttr(-1));
+      SmallVector<int64_t> back(rank - 1, 0);
+      back.push_back(rot);
+      Value flat = eo::ReshapeOp::create(b, loc, rotType, st, i64s(b, loc, back),
+                                         b.getI64IntegerAttr(0));
+      result = eo::ConcatOp::create(b, loc, t, ValueRange{flat, xp}, b.getI64IntegerAttr(-1));
     } else if (auto e = dyn_cast<elm::EmbeddingOp>(op)) {
       result = eo::GatherOp::create(b, loc, e.getType(), e.getTable(), e.getIds(),
                                     b.getI64IntegerAttr(0));

@@ -181,6 +181,69 @@ void RaiseOnnxToElmPass::runOnOperation() {
     ++raised["elm.linear"];
   });
 
+  // Rotary embedding, rooted at Concat(rotated, passed-through).
+  func.walk([&](eo::ConcatOp cat) {
+    auto rt = dyn_cast<RankedTensorType>(cat.getConcatResult().getType());
+    if (!rt || cat.getInputs().size() != 2 || rt.getRank() < 2 ||
+        (cat.getAxis() != -1 && int64_t(cat.getAxis()) != rt.getRank() - 1))
+      return;
+    auto pass = cat.getInputs()[1].getDefiningOp<eo::SliceOp>();
+    auto outReshape = cat.getInputs()[0].getDefiningOp<eo::ReshapeOp>();
+    if (!pass || !outReshape)
+      return;
+    Value x;
+    auto passRange = lastAxisSlice(pass, x);
+    if (!passRange || passRange->second != rt.getShape().back() || x.getType() != rt)
+      return;
+    int64_t rot = passRange->first;
+    auto stack = outReshape.getData().getDefiningOp<eo::ConcatOp>();
+    if (!stack || stack.getInputs().size() != 2)
+      return;
+    auto u0 = stack.getInputs()[0].getDefiningOp<eo::UnsqueezeOp>();
+    auto u1 = stack.getInputs()[1].getDefiningOp<eo::UnsqueezeOp>();
+    auto o0 = u0 ? u0.getData().getDefiningOp<eo::SubOp>() : eo::SubOp();
+    auto o1 = u1 ? u1.getData().getDefiningOp<eo::AddOp>() : eo::AddOp();
+    if (!o0 || !o1)
+      return;
+    auto m00 = o0.getA().getDefiningOp<eo::MulOp>(), m01 = o0.getB().getDefiningOp<eo::MulOp>();
+    auto m10 = o1.getA().getDefiningOp<eo::MulOp>(), m11 = o1.getB().getDefiningOp<eo::MulOp>();
+    if (!m00 || !m01 || !m10 || !m11)
+      return;
+    // x0 = m00.A = m11.A, x1 = m01.A = m10.A, c = m00.B = m10.B, s = m01.B = m11.B.
+    Value x0 = m00.getA(), x1 = m01.getA(), c = m00.getB(), s = m01.getB();
+    if (m11.getA() != x0 || m10.getA() != x1 || m10.getB() != c || m11.getB() != s)
+      return;
+    auto pick = [](Value v, int64_t idx) -> Value {
+      auto g = v.getDefiningOp<eo::GatherOp>();
+      auto t = g ? dyn_cast<RankedTensorType>(g.getData().getType()) : RankedTensorType();
+      auto i = g ? onnx::getConstantInts(g.getIndices()) : std::nullopt;
+      if (!g || !t || !i || i->size() != 1 || (*i)[0] != idx ||
+          (int64_t(g.getAxis()) != -1 && int64_t(g.getAxis()) != t.getRank() - 1) ||
+          t.getShape().back() != 2)
+        return Value();
+      return g.getData();
+    };
+    Value xr = pick(x0, 0), cs = pick(c, 0);
+    if (!xr || pick(x1, 1) != xr || !cs || pick(s, 1) != cs)
+      return;
+    auto xrReshape = xr.getDefiningOp<eo::ReshapeOp>();
+    auto rotSlice = xrReshape ? xrReshape.getData().getDefiningOp<eo::SliceOp>() : eo::SliceOp();
+    Value x2;
+    auto rotRange = rotSlice ? lastAxisSlice(rotSlice, x2) : std::nullopt;
+    if (!rotRange || x2 != x || rotRange->first != 0 || rotRange->second != rot)
+      return;
+    auto cst = dyn_cast<RankedTensorType>(cs.getType());
+    if (!cst || cst.getRank() != rt.getRank() + 1)
+      return;
+    b.setInsertionPoint(cat);
+    auto rope = elm::RopeOp::create(b, cat.getLoc(), rt, x, cs, b.getI64IntegerAttr(rot),
+                                    elm::PairLayoutAttr::get(b.getContext(),
+                                                             elm::PairLayout::interleaved),
+                                    elm::DeviceAttr());
+    cat.getConcatResult().replaceAllUsesWith(rope.getResult());
+    ++raised["elm.rope"];
+  });
+
   // SwiGLU, rooted at the outer Mul.
   func.walk([&](eo::MulOp outer) {
     for (int side = 0; side < 2; ++side) {

@@ -94,6 +94,20 @@ LogicalResult RmsNormOp::verify() {
   return success();
 }
 
+LogicalResult RopeOp::verify() {
+  auto x = getInput().getType(), cs = getCosSin().getType();
+  if (x != getResult().getType())
+    return emitOpError("result type must equal the input's");
+  int64_t rot = int64_t(getRotDim());
+  if (x.getRank() < 2 || rot <= 0 || rot % 2 != 0 ||
+      (!ShapedType::isDynamic(x.getShape().back()) && rot > x.getShape().back()))
+    return emitOpError("rot_dim must be even and at most head_dim");
+  if (cs.getRank() != x.getRank() + 1 || !compatible(cs.getShape().back(), 2) ||
+      !compatible(cs.getDimSize(cs.getRank() - 2), rot / 2))
+    return emitOpError("cos_sin must be [..., ") << rot / 2 << ", 2]";
+  return success();
+}
+
 LogicalResult SwigluOp::verify() {
   auto x = getInput().getType(), r = getResult().getType();
   if (failed(sameShapeExceptLast(*this, x, r)))

@@ -52,6 +52,22 @@ def Elm_RmsNormOp : Elm_Op<"rms_norm"> {
   let assemblyFormat = "$input `,` $gamma attr-dict `:` type($input) `,` type($gamma) `->` type($result)";
 }
 
+def Elm_RopeOp : Elm_Op<"rope"> {
+  let summary = "rotary embedding of the first rot_dim channels of every head";
+  let description = [{
+    `input` is [..., heads, head_dim]; `cos_sin` is [..., 1, rot_dim / 2, 2]
+    (per token, broadcast over heads): pair p of a head is rotated by
+    (cos, sin) = cos_sin[..., p, 0..1]. With `pairs = interleaved` (ChatGLM2)
+    pair p is channels (2p, 2p + 1): y0 = x0 c - x1 s, y1 = x1 c + x0 s.
+    Channels from rot_dim on pass through.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$cos_sin, I64Attr:$rot_dim,
+                       DefaultValuedAttr<Elm_PairLayoutAttr, "::edgellm::elm::PairLayout::interleaved">:$pairs,
+                       OptionalAttr<Elm_DeviceAttr>:$device);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input `,` $cos_sin attr-dict `:` type($input) `,` type($cos_sin) `->` type($result)";
+}
+
 def Elm_SwigluOp : Elm_Op<"swiglu"> {
   let summary = "silu(a) * b where [a | b] are the two halves of the last axis";
   let arguments = (ins AnyRankedTensor:$input, OptionalAttr<Elm_DeviceAttr>:$device);

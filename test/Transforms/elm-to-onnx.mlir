@@ -19,3 +19,20 @@ func.func @f(%ids: tensor<?x?xi64>, %t: tensor<16x8xf32>, %g: tensor<8xf32>, %w:
   %r = elm.add %x, %s : tensor<?x?x8xf32>, tensor<?x?x8xf32> -> tensor<?x?x8xf32>
   return %r : tensor<?x?x8xf32>
 }
+
+// The rotary embedding falls back to ChatGLM2's own graph: slices, pairs,
+// cos/sin picks, two products and a difference / sum, restacked.
+// CHECK-LABEL: func.func @rope
+// CHECK-NOT: elm.rope
+// CHECK-COUNT-2: onnx.Slice
+// CHECK: onnx.Reshape
+// CHECK-COUNT-4: onnx.Gather
+// CHECK: onnx.Sub
+// CHECK: onnx.Add
+// CHECK: onnx.Concat
+// CHECK: onnx.Reshape
+// CHECK: onnx.Concat
+func.func @rope(%x: tensor<?x?x4x8xf32>, %cs: tensor<?x?x1x2x2xf32>) -> tensor<?x?x4x8xf32> {
+  %0 = elm.rope %x, %cs {rot_dim = 4 : i64} : tensor<?x?x4x8xf32>, tensor<?x?x1x2x2xf32> -> tensor<?x?x4x8xf32>
+  return %0 : tensor<?x?x4x8xf32>
+}

@@ -61,3 +61,19 @@ func.func @f(%t: tensor<10x8xf32>, %ids: tensor<3xf32>) {
   %0 = elm.embedding %t[%ids] : tensor<10x8xf32>, tensor<3xf32> -> tensor<3x8xf32>
   return
 }
+
+// -----
+
+func.func @f(%x: tensor<2x4x8xf32>, %cs: tensor<2x1x2x2xf32>) {
+  // expected-error @+1 {{rot_dim must be even and at most head_dim}}
+  %0 = elm.rope %x, %cs {rot_dim = 10 : i64} : tensor<2x4x8xf32>, tensor<2x1x2x2xf32> -> tensor<2x4x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x4x8xf32>, %cs: tensor<2x1x3x2xf32>) {
+  // expected-error @+1 {{cos_sin must be [..., 2, 2]}}
+  %0 = elm.rope %x, %cs {rot_dim = 4 : i64} : tensor<2x4x8xf32>, tensor<2x1x3x2xf32> -> tensor<2x4x8xf32>
+  return
+}
