@@ -39,4 +39,30 @@ def RaiseOnnxToElm : Pass<"edgellm-raise-onnx-to-elm", "mlir::func::FuncOp"> {
   let dependentDialects = ["::edgellm::elm::ElmDialect"];
 }
 
+def ElmPlace : Pass<"edgellm-elm-place", "mlir::ModuleOp"> {
+  let summary = "Set every elm op's device from the target's legality table";
+  let description = [{
+    An elm op goes to the FPGA when the target description
+    (hw/targets/<target>.json, `fpga_ops`) says the FPGA runs its kind
+    (linear_fp16 / linear_int4, rms_norm, rope, swiglu, add, embedding, ...),
+    else to the CPU. `overrides` names a JSON file
+    {"by_kind": {"elm.rms_norm": "cpu"}, "by_name": {"<node name>": "fpga"}}
+    whose entries win (by name before by kind); an override to the FPGA of an
+    op the target cannot run is an error. Every op gets a remark with its
+    device and the reason; `report` writes the same as JSON. onnx ops that were
+    not raised run on the CPU and are listed too.
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"vcu128\"",
+           "Target description: a name in hw/targets or a JSON path">,
+    Option<"overrides", "overrides", "std::string", /*default=*/"\"\"",
+           "JSON file of placement overrides">,
+    Option<"report", "report", "std::string", /*default=*/"\"\"",
+           "Write the placement report (JSON) here">,
+    Option<"remarks", "remarks", "bool", /*default=*/"false",
+           "Emit one remark per op with its device and reason">,
+  ];
+  let dependentDialects = ["::edgellm::elm::ElmDialect"];
+}
+
 #endif // EDGELLM_COMPILER_TRANSFORMS_PASSES_TD

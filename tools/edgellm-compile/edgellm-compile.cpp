@@ -1,6 +1,7 @@
 //===- edgellm-compile.cpp - Model -> IR / package -------------------------===//
 //
 // edgellm-compile MODEL.onnx [--emit=onnx|elm] [-o FILE] [--op-stats] [--no-fold]
+// edgellm-compile MODEL.onnx --emit=elm [--target=vcu128] [--placement=F.json] [--report=F.json]
 // edgellm-compile MODEL.onnx --target=cpu -o MODEL.so
 //
 // Imports an ONNX model (with its external data checked, not read), folds
@@ -46,12 +47,19 @@ static cl::opt<Emit> emit("emit", cl::desc("What to produce (without --target)")
                                      clEnumValN(Emit::Elm, "elm",
                                                 "the IR after raising to elm (with a report)")),
                           cl::init(Emit::Onnx), cl::cat(category));
-enum class Target { None, Cpu };
-static cl::opt<Target> target(
-    "target", cl::desc("Compile for a target"),
-    cl::values(clEnumValN(Target::Cpu, "cpu",
-                        "the whole model for the host CPU: a shared library (-o FILE.so)")),
-    cl::init(Target::None), cl::cat(category));
+static cl::opt<std::string> target(
+    "target",
+    cl::desc("cpu: the whole model for the host CPU, as a shared library (-o FILE.so); "
+             "otherwise a hardware target (hw/targets/<name>.json or a path) used for "
+             "placement with --emit=elm (default vcu128)"),
+    cl::init(""), cl::cat(category));
+static cl::opt<std::string> placementFile(
+    "placement", cl::desc("JSON placement overrides (by_kind / by_name) for --emit=elm"),
+    cl::value_desc("file.json"), cl::init(""), cl::cat(category));
+static cl::opt<std::string> reportFile("report",
+                                       cl::desc("Write the placement report (JSON) here"),
+                                       cl::value_desc("file.json"), cl::init(""),
+                                       cl::cat(category));
 static cl::opt<bool> stats("op-stats", cl::desc("Print op statistics before and after folding"),
                            cl::cat(category));
 static cl::opt<bool> noFold("no-fold", cl::desc("Print the IR exactly as imported"),
@@ -130,10 +138,15 @@ int main(int argc, char **argv) {
   if (!noFold) {
     PassManager pm(&ctx);
     edgellm::transforms::buildOnnxFoldPipeline(pm);
-    if (emit == Emit::Elm && target == Target::None) {
+    if (emit == Emit::Elm && target != "cpu") {
       edgellm::transforms::RaiseOnnxToElmOptions opts;
       opts.report = true;
       pm.addNestedPass<func::FuncOp>(edgellm::transforms::createRaiseOnnxToElm(opts));
+      edgellm::transforms::ElmPlaceOptions place;
+      place.target = target.empty() ? "vcu128" : target.getValue();
+      place.overrides = placementFile;
+      place.report = reportFile;
+      pm.addPass(edgellm::transforms::createElmPlace(place));
     }
     if (failed(pm.run(*module)))
       return 1;
@@ -142,7 +155,7 @@ int main(int argc, char **argv) {
   }
 
   std::string error;
-  if (target == Target::Cpu) {
+  if (target == "cpu") {
     if (outputPath == "-") {
       errs() << "edgellm-compile: error: --target=cpu writes a shared library: give -o FILE.so\n";
       return 2;
