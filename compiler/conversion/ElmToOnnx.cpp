@@ -134,6 +134,65 @@ void ElmToOnnxPass::runOnOperation() {
       Value flat = eo::ReshapeOp::create(b, loc, rotType, st, i64s(b, loc, back),
                                          b.getI64IntegerAttr(0));
       result = eo::ConcatOp::create(b, loc, t, ValueRange{flat, xp}, b.getI64IntegerAttr(-1));
+    } else if (auto at = dyn_cast<elm::AttentionOp>(op)) {
+      // The exporter's graph of ChatGLM2's core attention (same arithmetic).
+      auto qt = at.getQ().getType(), kt = at.getK().getType();
+      Type f = qt.getElementType();
+      int64_t H = qt.getDimSize(2), G = kt.getDimSize(2), D = qt.getDimSize(3);
+      int64_t dyn = ShapedType::kDynamic;
+      auto ty = [&](ArrayRef<int64_t> s, Type e) { return RankedTensorType::get(s, e); };
+      auto expand = [&](Value c) -> Value {
+        Value u = eo::UnsqueezeOp::create(b, loc, ty({dyn, dyn, G, 1, D}, f), c, i64s(b, loc, {3}));
+        Value x = eo::ExpandOp::create(b, loc, ty({dyn, dyn, G, H / G, D}, f), u,
+                                       i64s(b, loc, {1, 1, 1, H / G, 1}));
+        Value e = eo::ReshapeOp::create(b, loc, ty({dyn, dyn, H, D}, f), x,
+                                        i64s(b, loc, {0, 0, H, D}), b.getI64IntegerAttr(0));
+        return eo::ReshapeOp::create(b, loc, ty({dyn, dyn, D}, f), e, i64s(b, loc, {0, -1, D}),
+                                     b.getI64IntegerAttr(0));
+      };
+      Value q3 = eo::ReshapeOp::create(b, loc, ty({dyn, dyn, D}, f), at.getQ(),
+                                       i64s(b, loc, {0, -1, D}), b.getI64IntegerAttr(0));
+      Value qT = eo::TransposeOp::create(b, loc, ty({dyn, dyn, D}, f), q3, b.getI64ArrayAttr({1, 0, 2}));
+      Value kT = eo::TransposeOp::create(b, loc, ty({dyn, D, dyn}, f), expand(at.getK()),
+                                         b.getI64ArrayAttr({1, 2, 0}));
+      Value vT = eo::TransposeOp::create(b, loc, ty({dyn, dyn, D}, f), expand(at.getV()),
+                                         b.getI64ArrayAttr({1, 0, 2}));
+      Value scores = eo::MatMulOp::create(b, loc, ty({dyn, dyn, dyn}, f), qT, kT);
+      Value scaled = eo::MulOp::create(b, loc, ty({dyn, dyn, dyn}, f), scores,
+                                       scalar(b, loc, f, at.getScale().convertToDouble()));
+      // Sizes taken at run time: b = q[1], s = q[0], L = k[0].
+      auto size = [&](Value t, int64_t i) -> Value {
+        auto rt = cast<RankedTensorType>(t.getType());
+        Value sh = eo::ShapeOp::create(b, loc, ty({rt.getRank()}, b.getI64Type()), t,
+                                       b.getI64IntegerAttr(0), IntegerAttr());
+        auto it = RankedTensorType::get({1}, b.getI64Type());
+        return eo::GatherOp::create(b, loc, it, sh, i64s(b, loc, {i}), b.getI64IntegerAttr(0));
+      };
+      Value bs = size(at.getQ(), 1), ss = size(at.getQ(), 0), ls = size(at.getK(), 0);
+      auto cat4 = [&](Value a, Value c, Value d, Value e) {
+        return eo::ConcatOp::create(b, loc, ty({4}, b.getI64Type()), ValueRange{a, c, d, e},
+                                    b.getI64IntegerAttr(0));
+      };
+      Value s4 = eo::ReshapeOp::create(b, loc, ty({dyn, H, dyn, dyn}, f), scaled,
+                                       cat4(bs, i64s(b, loc, {H}), ss, ls), b.getI64IntegerAttr(0));
+      Value mU = eo::UnsqueezeOp::create(b, loc, ty({dyn, 1, dyn, dyn}, b.getI1Type()), at.getMask(),
+                                         i64s(b, loc, {1}));
+      Value w = eo::WhereOp::create(b, loc, ty({dyn, H, dyn, dyn}, f), mU,
+                                    scalar(b, loc, f, at.getMaskedValue().convertToDouble()), s4);
+      Value probs = eo::SoftmaxOp::create(b, loc, ty({dyn, H, dyn, dyn}, f), w, b.getI64IntegerAttr(-1));
+      Value shape3 = eo::ConcatOp::create(b, loc, ty({3}, b.getI64Type()),
+                                          ValueRange{i64s(b, loc, {-1}), ss, ls},
+                                          b.getI64IntegerAttr(0));
+      Value p3 = eo::ReshapeOp::create(b, loc, ty({dyn, dyn, dyn}, f), probs, shape3,
+                                       b.getI64IntegerAttr(0));
+      Value ctx = eo::MatMulOp::create(b, loc, ty({dyn, dyn, D}, f), p3, vT);
+      Value c4 = eo::ReshapeOp::create(b, loc, ty({dyn, H, dyn, D}, f), ctx,
+                                       cat4(bs, i64s(b, loc, {H}), ss, i64s(b, loc, {D})),
+                                       b.getI64IntegerAttr(0));
+      Value cT = eo::TransposeOp::create(b, loc, ty({dyn, dyn, H, D}, f), c4,
+                                         b.getI64ArrayAttr({2, 0, 1, 3}));
+      result = eo::ReshapeOp::create(b, loc, at.getType(), cT, i64s(b, loc, {0, 0, H * D}),
+                                     b.getI64IntegerAttr(0));
     } else if (auto e = dyn_cast<elm::EmbeddingOp>(op)) {
       result = eo::GatherOp::create(b, loc, e.getType(), e.getTable(), e.getIds(),
                                     b.getI64IntegerAttr(0));

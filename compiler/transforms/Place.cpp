@@ -36,6 +36,8 @@ std::string kindKey(Operation *op) {
     return "add";
   if (isa<elm::EmbeddingOp>(op))
     return "embedding";
+  if (isa<elm::AttentionOp>(op))
+    return "attention";
   return "";
 }
 

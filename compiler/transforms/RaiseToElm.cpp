@@ -18,6 +18,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/IR/Verifier.h"
 #include "llvm/ADT/MapVector.h"
 
 namespace edgellm::transforms {
@@ -242,6 +243,74 @@ void RaiseOnnxToElmPass::runOnOperation() {
                                     elm::DeviceAttr());
     cat.getConcatResult().replaceAllUsesWith(rope.getResult());
     ++raised["elm.rope"];
+  });
+
+  // Attention, rooted at the Reshape of the context back to [s, b, H*D].
+  auto perm = [](eo::TransposeOp t, ArrayRef<int64_t> p) {
+    if (!t || !t.getPermAttr() || t.getPermAttr().size() != p.size())
+      return false;
+    for (auto [a, e] : llvm::zip(t.getPermAttr(), p))
+      if (cast<IntegerAttr>(a).getInt() != e)
+        return false;
+    return true;
+  };
+  // Unsqueeze -> Expand -> Reshape -> Reshape of a [L, b, G, D] cache.
+  auto expandedCache = [](Value v) -> Value {
+    auto r3 = v.getDefiningOp<eo::ReshapeOp>();
+    auto r4 = r3 ? r3.getData().getDefiningOp<eo::ReshapeOp>() : eo::ReshapeOp();
+    auto ex = r4 ? r4.getData().getDefiningOp<eo::ExpandOp>() : eo::ExpandOp();
+    auto un = ex ? ex.getInput().getDefiningOp<eo::UnsqueezeOp>() : eo::UnsqueezeOp();
+    if (!un)
+      return Value();
+    auto t = dyn_cast<RankedTensorType>(un.getData().getType());
+    return t && t.getRank() == 4 ? un.getData() : Value();
+  };
+  func.walk([&](eo::ReshapeOp out) {
+    auto rt = dyn_cast<RankedTensorType>(out.getReshaped().getType());
+    auto cT = out.getData().getDefiningOp<eo::TransposeOp>();
+    if (!rt || rt.getRank() != 3 || !perm(cT, {2, 0, 1, 3}))
+      return;
+    auto c4 = cT.getData().getDefiningOp<eo::ReshapeOp>();
+    auto ctx = c4 ? c4.getData().getDefiningOp<eo::MatMulOp>() : eo::MatMulOp();
+    auto p3 = ctx ? ctx.getA().getDefiningOp<eo::ReshapeOp>() : eo::ReshapeOp();
+    auto vT = ctx ? ctx.getB().getDefiningOp<eo::TransposeOp>() : eo::TransposeOp();
+    auto probs = p3 ? p3.getData().getDefiningOp<eo::SoftmaxOp>() : eo::SoftmaxOp();
+    if (!probs || !perm(vT, {1, 0, 2}) || (probs.getAxis() != -1 && probs.getAxis() != 3))
+      return;
+    auto where = probs.getInput().getDefiningOp<eo::WhereOp>();
+    auto maskU = where ? where.getCondition().getDefiningOp<eo::UnsqueezeOp>() : eo::UnsqueezeOp();
+    auto s4 = where ? where.getY().getDefiningOp<eo::ReshapeOp>() : eo::ReshapeOp();
+    std::optional<double> fill = where ? scalarFloat(where.getX()) : std::nullopt;
+    auto maskAxes = maskU ? onnx::getConstantInts(maskU.getAxes()) : std::nullopt;
+    if (!fill || !s4 || !maskAxes || *maskAxes != SmallVector<int64_t>{1})
+      return;
+    auto scaled = s4.getData().getDefiningOp<eo::MulOp>();
+    if (!scaled)
+      return;
+    std::optional<double> scale = scalarFloat(scaled.getB());
+    auto scores = scaled.getA().getDefiningOp<eo::MatMulOp>();
+    auto qT = scores ? scores.getA().getDefiningOp<eo::TransposeOp>() : eo::TransposeOp();
+    auto kT = scores ? scores.getB().getDefiningOp<eo::TransposeOp>() : eo::TransposeOp();
+    if (!scale || !perm(qT, {1, 0, 2}) || !perm(kT, {1, 2, 0}))
+      return;
+    auto q3 = qT.getData().getDefiningOp<eo::ReshapeOp>();
+    Value q = q3 ? q3.getData() : Value();
+    Value k = expandedCache(kT.getData()), v = expandedCache(vT.getData());
+    auto qt = q ? dyn_cast<RankedTensorType>(q.getType()) : RankedTensorType();
+    auto mt = dyn_cast<RankedTensorType>(maskU.getData().getType());
+    if (!qt || qt.getRank() != 4 || !k || !v || k.getType() != v.getType() || !mt ||
+        mt.getRank() != 3 || !mt.getElementType().isInteger(1))
+      return;
+    b.setInsertionPoint(out);
+    auto att = elm::AttentionOp::create(b, out.getLoc(), rt, q, k, v, maskU.getData(),
+                                        b.getF64FloatAttr(*scale), b.getF64FloatAttr(*fill),
+                                        elm::DeviceAttr());
+    if (failed(verify(att))) {
+      att.erase();
+      return;
+    }
+    out.getReshaped().replaceAllUsesWith(att.getResult());
+    ++raised["elm.attention"];
   });
 
   // SwiGLU, rooted at the outer Mul.

@@ -108,6 +108,26 @@ LogicalResult RopeOp::verify() {
   return success();
 }
 
+LogicalResult AttentionOp::verify() {
+  auto q = getQ().getType(), k = getK().getType(), v = getV().getType();
+  auto m = getMask().getType(), r = getResult().getType();
+  if (q.getRank() != 4 || k.getRank() != 4 || v.getRank() != 4)
+    return emitOpError("q, k and v must be [tokens|length, batch, heads, head_dim]");
+  int64_t h = q.getDimSize(2), g = k.getDimSize(2), d = q.getDimSize(3);
+  if (k != v)
+    return emitOpError("k and v must have one type");
+  if (!compatible(k.getDimSize(3), d))
+    return emitOpError("k's head_dim differs from q's");
+  if (!ShapedType::isDynamic(h) && !ShapedType::isDynamic(g) && (g == 0 || h % g != 0))
+    return emitOpError("heads (") << h << ") must be a multiple of kv_heads (" << g << ")";
+  if (m.getRank() != 3 || !m.getElementType().isInteger(1))
+    return emitOpError("mask must be a bool [batch, tokens, length] tensor");
+  if (r.getRank() != 3 ||
+      (!ShapedType::isDynamic(h) && !ShapedType::isDynamic(d) && !compatible(r.getDimSize(2), h * d)))
+    return emitOpError("result must be [tokens, batch, heads * head_dim]");
+  return success();
+}
+
 LogicalResult SwigluOp::verify() {
   auto x = getInput().getType(), r = getResult().getType();
   if (failed(sameShapeExceptLast(*this, x, r)))

@@ -68,6 +68,25 @@ def Elm_RopeOp : Elm_Op<"rope"> {
   let assemblyFormat = "$input `,` $cos_sin attr-dict `:` type($input) `,` type($cos_sin) `->` type($result)";
 }
 
+def Elm_AttentionOp : Elm_Op<"attention"> {
+  let summary = "multi-query attention of the step's queries over the whole KV cache";
+  let description = [{
+    `q` is [tokens, batch, heads, head_dim]; `k`, `v` are the whole cache
+    (past and this step's keys/values) [length, batch, kv_heads, head_dim],
+    each KV head shared by heads / kv_heads query heads; `mask` [batch,
+    tokens, length] is true where a score is masked (set to `masked_value`).
+    scores = (q . k^T) * scale, probabilities = softmax over the cache,
+    result = probabilities . v as [tokens, batch, heads * head_dim].
+  }];
+  let arguments = (ins AnyRankedTensor:$q, AnyRankedTensor:$k, AnyRankedTensor:$v,
+                       AnyRankedTensor:$mask, F64Attr:$scale, F64Attr:$masked_value,
+                       OptionalAttr<Elm_DeviceAttr>:$device);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `,` $mask attr-dict `:` type($q) `,` type($k) `,` type($v) `,` type($mask) `->` type($result)
+  }];
+}
+
 def Elm_SwigluOp : Elm_Op<"swiglu"> {
   let summary = "silu(a) * b where [a | b] are the two halves of the last axis";
   let arguments = (ins AnyRankedTensor:$input, OptionalAttr<Elm_DeviceAttr>:$device);

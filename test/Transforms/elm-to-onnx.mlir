@@ -36,3 +36,19 @@ func.func @rope(%x: tensor<?x?x4x8xf32>, %cs: tensor<?x?x1x2x2xf32>) -> tensor<?
   %0 = elm.rope %x, %cs {rot_dim = 4 : i64} : tensor<?x?x4x8xf32>, tensor<?x?x1x2x2xf32> -> tensor<?x?x4x8xf32>
   return %0 : tensor<?x?x4x8xf32>
 }
+
+// Attention falls back to the exporter's graph: expand the KV heads,
+// Q.K^T, scale, mask, softmax, P.V, back to [tokens, batch, heads * dim].
+// CHECK-LABEL: func.func @attention
+// CHECK-NOT: elm.attention
+// CHECK: onnx.Expand
+// CHECK: onnx.MatMul
+// CHECK: onnx.Mul
+// CHECK: onnx.Where
+// CHECK: onnx.Softmax
+// CHECK: onnx.MatMul
+// CHECK: -> tensor<?x?x32xf32>
+func.func @attention(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x2x8xf32>, %v: tensor<?x?x2x8xf32>, %m: tensor<?x?x?xi1>) -> tensor<?x?x32xf32> {
+  %0 = elm.attention %q, %k, %v, %m {scale = 0.35355339059327379 : f64, masked_value = -3.4028234663852886E+38 : f64} : tensor<?x?x4x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x?xi1> -> tensor<?x?x32xf32>
+  return %0 : tensor<?x?x32xf32>
+}

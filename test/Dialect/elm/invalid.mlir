@@ -77,3 +77,19 @@ func.func @f(%x: tensor<2x4x8xf32>, %cs: tensor<2x1x3x2xf32>) {
   %0 = elm.rope %x, %cs {rot_dim = 4 : i64} : tensor<2x4x8xf32>, tensor<2x1x3x2xf32> -> tensor<2x4x8xf32>
   return
 }
+
+// -----
+
+func.func @f(%q: tensor<2x1x4x8xf32>, %k: tensor<5x1x3x8xf32>, %m: tensor<1x2x5xi1>) {
+  // expected-error @+1 {{heads (4) must be a multiple of kv_heads (3)}}
+  %0 = elm.attention %q, %k, %k, %m {scale = 0.5 : f64, masked_value = -1.0e30 : f64} : tensor<2x1x4x8xf32>, tensor<5x1x3x8xf32>, tensor<5x1x3x8xf32>, tensor<1x2x5xi1> -> tensor<2x1x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<2x1x4x8xf32>, %k: tensor<5x1x2x8xf32>, %m: tensor<1x2x5xf32>) {
+  // expected-error @+1 {{mask must be a bool [batch, tokens, length] tensor}}
+  %0 = elm.attention %q, %k, %k, %m {scale = 0.5 : f64, masked_value = -1.0e30 : f64} : tensor<2x1x4x8xf32>, tensor<5x1x2x8xf32>, tensor<5x1x2x8xf32>, tensor<1x2x5xf32> -> tensor<2x1x32xf32>
+  return
+}
