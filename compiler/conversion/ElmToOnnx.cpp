@@ -7,10 +7,16 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/conversion/Passes.h"
+#include "compiler/conversion/WeightAccess.h"
+#include "compiler/target/WeightPacker.h"
 #include "dialects/elm/ElmDialect.h"
 
 #include "mlir/IR/Builders.h"
+
+#include <cstring>
+#include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 
 namespace edgellm::conversion {
 #define GEN_PASS_DEF_ELMTOONNX
@@ -34,6 +40,66 @@ Value i64s(OpBuilder &b, Location loc, ArrayRef<int64_t> v) {
   auto t = RankedTensorType::get({int64_t(v.size())}, b.getI64Type());
   return eo::ConstantOp::create(b, loc, t, DenseIntElementsAttr::get(t, v));
 }
+/// The FP32 values of a weight operand.
+bool weightFloats(Value w, std::vector<float> &out, std::string &error) {
+  auto t = cast<RankedTensorType>(w.getType());
+  if (auto c = w.getDefiningOp<eo::ConstantOp>())
+    if (auto d = dyn_cast<DenseFPElementsAttr>(c.getValue())) {
+      out.clear();
+      for (const APFloat &v : d.getValues<APFloat>())
+        out.push_back(float(v.convertToDouble()));
+      return true;
+    }
+  ArrayRef<char> bytes;
+  if (!conversion::weightBytes(w, bytes, error))
+    return false;
+  int64_t n = t.getNumElements();
+  out.resize(size_t(n));
+  if (t.getElementType().isF32() && bytes.size() == size_t(n) * 4) {
+    std::memcpy(out.data(), bytes.data(), bytes.size());
+    return true;
+  }
+  if (t.getElementType().isF16() && bytes.size() == size_t(n) * 2) {
+    for (int64_t i = 0; i < n; ++i) {
+      uint16_t h;
+      std::memcpy(&h, bytes.data() + 2 * i, 2);
+      out[i] = isa::f16ToF32(h);
+    }
+    return true;
+  }
+  error = "unsupported weight element type";
+  return false;
+}
+
+/// The weight as the device will see it: FP16-rounded (f16) or quantised
+/// and dequantised (int4 formats), as a new FP32 constant.
+Value simulatedWeight(OpBuilder &b, Location loc, elm::LinearOp lin, std::string &error) {
+  auto t = cast<RankedTensorType>(lin.getWeight().getType());
+  std::vector<float> w;
+  if (!weightFloats(lin.getWeight(), w, error))
+    return Value();
+  int64_t k = t.getDimSize(0), n = t.getDimSize(1);
+  std::vector<float> sim(w.size());
+  if (lin.getFormat() == elm::WeightFormat::f16) {
+    for (size_t i = 0; i < w.size(); ++i)
+      sim[i] = isa::f16ToF32(isa::f32ToF16(w[i]));
+  } else {
+    isa::Sparsity sp = isa::Sparsity::Dense;
+    if (lin.getFormat() == elm::WeightFormat::int4_g128_sparse) {
+      double d = lin.getDensity()->convertToDouble();
+      sp = d == 0.5 ? isa::Sparsity::Half : d == 0.25 ? isa::Sparsity::Quarter : isa::Sparsity::Eighth;
+    }
+    target::QuantizedMatrix q = target::quantizeInt4(w.data(), k, n, sp);
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t o = 0; o < n; ++o)
+        sim[i * n + o] = q.value(o, i);
+  }
+  auto ft = RankedTensorType::get({k, n}, b.getF32Type());
+  AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<float>(sim));
+  auto attr = DenseResourceElementsAttr::get(ft, "simulated_weight", std::move(blob));
+  return eo::ConstantOp::create(b, loc, ft, attr);
+}
+
 RankedTensorType withLast(RankedTensorType t, int64_t last) {
   SmallVector<int64_t> s(t.getShape());
   s.back() = last;
@@ -54,11 +120,16 @@ void ElmToOnnxPass::runOnOperation() {
     Location loc = op->getLoc();
     Value result;
     if (auto lin = dyn_cast<elm::LinearOp>(op)) {
-      if (lin.getFormat() != elm::WeightFormat::f32 && lin.getFormat() != elm::WeightFormat::f16) {
-        op->emitOpError("CPU fallback of quantised weights is not implemented");
-        return signalPassFailure();
+      Value weight = lin.getWeight();
+      if (lin.getFormat() != elm::WeightFormat::f32) {
+        std::string error;
+        weight = simulatedWeight(b, loc, lin, error);
+        if (!weight) {
+          op->emitOpError() << "cannot read the weight: " << error;
+          return signalPassFailure();
+        }
       }
-      result = eo::MatMulOp::create(b, loc, lin.getType(), lin.getInput(), lin.getWeight());
+      result = eo::MatMulOp::create(b, loc, lin.getType(), lin.getInput(), weight);
       if (Value bias = lin.getBias())
         result = eo::AddOp::create(b, loc, lin.getType(), result, bias);
     } else if (auto n = dyn_cast<elm::RmsNormOp>(op)) {

@@ -1,6 +1,7 @@
 //===- MaterializeWeights.cpp - onnx.ExternalData -> mmap'd constants -----===//
 
 #include "compiler/conversion/Passes.h"
+#include "compiler/conversion/WeightAccess.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Builders.h"
@@ -25,15 +26,45 @@ namespace eo = edgellm::onnx;
 
 namespace {
 
-/// Read-only mappings of weight files, kept for the life of the process (the
-/// JIT'd code and the IR's blobs point into them).
-struct Mapping {
-  const char *data = nullptr;
-  size_t size = 0;
+struct MaterializeWeightsPass
+    : public conversion::impl::MaterializeWeightsBase<MaterializeWeightsPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto dirAttr = module->getAttrOfType<StringAttr>("onnx.model_dir");
+    std::string dir = dirAttr ? dirAttr.str() : ".";
+    OpBuilder b(module.getContext());
+    WalkResult r = module.walk([&](eo::ExternalDataOp op) {
+      std::string error;
+      std::string path = dir + "/" + op.getLocation().str();
+      ArrayRef<char> m = conversion::mapWeightFile(path, error);
+      if (!m.data() && op.getLength() > 0) {
+        op.emitError() << error;
+        return WalkResult::interrupt();
+      }
+      if (uint64_t(op.getOffset() + op.getLength()) > m.size()) {
+        op.emitError() << "'" << path << "' is shorter than the weight";
+        return WalkResult::interrupt();
+      }
+      auto type = cast<RankedTensorType>(op.getOutput().getType());
+      ArrayRef<char> bytes(m.data() + op.getOffset(), size_t(op.getLength()));
+      AsmResourceBlob blob = UnmanagedAsmResourceBlob::allocateInferAlign(bytes);
+      auto attr = DenseResourceElementsAttr::get(type, op.getName(), std::move(blob));
+      b.setInsertionPoint(op);
+      auto c = eo::ConstantOp::create(b, op.getLoc(), type, attr);
+      op.getOutput().replaceAllUsesWith(c.getOutput());
+      op.erase();
+      return WalkResult::advance();
+    });
+    if (r.wasInterrupted())
+      signalPassFailure();
+  }
 };
-Mapping mapFile(const std::string &path, std::string &error) {
+
+} // namespace
+
+ArrayRef<char> conversion::mapWeightFile(const std::string &path, std::string &error) {
   static std::mutex mu;
-  static llvm::StringMap<Mapping> maps;
+  static llvm::StringMap<ArrayRef<char>> maps;
   std::lock_guard<std::mutex> lock(mu);
   auto it = maps.find(path);
   if (it != maps.end())
@@ -53,43 +84,40 @@ Mapping mapFile(const std::string &path, std::string &error) {
     error = "cannot map '" + path + "'";
     return {};
   }
-  Mapping m{static_cast<const char *>(p), size_t(st.st_size)};
+  ArrayRef<char> m(static_cast<const char *>(p), size_t(st.st_size));
   maps[path] = m;
   return m;
 }
 
-struct MaterializeWeightsPass
-    : public conversion::impl::MaterializeWeightsBase<MaterializeWeightsPass> {
-  void runOnOperation() override {
-    ModuleOp module = getOperation();
-    auto dirAttr = module->getAttrOfType<StringAttr>("onnx.model_dir");
-    std::string dir = dirAttr ? dirAttr.str() : ".";
-    OpBuilder b(module.getContext());
-    WalkResult r = module.walk([&](eo::ExternalDataOp op) {
-      std::string error;
-      std::string path = dir + "/" + op.getLocation().str();
-      Mapping m = mapFile(path, error);
-      if (!m.data && op.getLength() > 0) {
-        op.emitError() << error;
-        return WalkResult::interrupt();
-      }
-      if (uint64_t(op.getOffset() + op.getLength()) > m.size) {
-        op.emitError() << "'" << path << "' is shorter than the weight";
-        return WalkResult::interrupt();
-      }
-      auto type = cast<RankedTensorType>(op.getOutput().getType());
-      ArrayRef<char> bytes(m.data + op.getOffset(), size_t(op.getLength()));
-      AsmResourceBlob blob = UnmanagedAsmResourceBlob::allocateInferAlign(bytes);
-      auto attr = DenseResourceElementsAttr::get(type, op.getName(), std::move(blob));
-      b.setInsertionPoint(op);
-      auto c = eo::ConstantOp::create(b, op.getLoc(), type, attr);
-      op.getOutput().replaceAllUsesWith(c.getOutput());
-      op.erase();
-      return WalkResult::advance();
-    });
-    if (r.wasInterrupted())
-      signalPassFailure();
+bool conversion::weightBytes(Value weight, ArrayRef<char> &bytes, std::string &error) {
+  Operation *def = weight.getDefiningOp();
+  if (auto ext = dyn_cast_or_null<eo::ExternalDataOp>(def)) {
+    auto module = ext->getParentOfType<ModuleOp>();
+    auto dir = module ? module->getAttrOfType<StringAttr>("onnx.model_dir") : StringAttr();
+    std::string path = (dir ? dir.str() : std::string(".")) + "/" + ext.getLocation().str();
+    ArrayRef<char> m = mapWeightFile(path, error);
+    if (!m.data() || uint64_t(ext.getOffset() + ext.getLength()) > m.size()) {
+      if (error.empty())
+        error = "'" + path + "' is shorter than the weight";
+      return false;
+    }
+    bytes = m.slice(size_t(ext.getOffset()), size_t(ext.getLength()));
+    return true;
   }
-};
-
-} // namespace
+  if (auto c = dyn_cast_or_null<eo::ConstantOp>(def)) {
+    if (auto r = dyn_cast<DenseResourceElementsAttr>(c.getValue())) {
+      if (AsmResourceBlob *blob = r.getRawHandle().getBlob()) {
+        bytes = blob->getData();
+        return true;
+      }
+    }
+    if (auto d = dyn_cast<DenseElementsAttr>(c.getValue()); d && !d.isSplat()) {
+      bytes = d.getRawData();
+      return true;
+    }
+    error = "the constant is not a dense weight";
+    return false;
+  }
+  error = "not a weight (onnx.ExternalData or onnx.Constant)";
+  return false;
+}

@@ -39,6 +39,25 @@ def RaiseOnnxToElm : Pass<"edgellm-raise-onnx-to-elm", "mlir::func::FuncOp"> {
   let dependentDialects = ["::edgellm::elm::ElmDialect"];
 }
 
+def ElmQuantize : Pass<"edgellm-elm-quantize", "mlir::func::FuncOp"> {
+  let summary = "Choose the weight format of every linear layer";
+  let description = [{
+    `quant=int4` stores every linear's weights as symmetric INT4 with one FP16
+    scale per 128 inputs (format int4_g128), with `sparsity` 0.5 / 0.75 /
+    0.875 as log-scale structured sparsity (int4_g128_sparse, density 1/2,
+    1/4, 1/8); `quant=none` keeps FP16 weights (f16, FP16 x FP16 on the
+    device). The weights themselves are quantised and packed when the package
+    is written (compiler/target/WeightPacker.h) and, for the CPU fallback, by
+    edgellm-elm-to-onnx.
+  }];
+  let options = [
+    Option<"quant", "quant", "std::string", /*default=*/"\"int4\"", "int4 or none">,
+    Option<"sparsity", "sparsity", "double", /*default=*/"0.0",
+           "0, 0.5, 0.75 or 0.875 (int4 only)">,
+  ];
+  let dependentDialects = ["::edgellm::elm::ElmDialect"];
+}
+
 def ElmPlace : Pass<"edgellm-elm-place", "mlir::ModuleOp"> {
   let summary = "Set every elm op's device from the target's legality table";
   let description = [{

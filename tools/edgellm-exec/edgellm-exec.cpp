@@ -44,6 +44,13 @@ static cl::opt<bool> raise("raise",
                            cl::desc("Raise to elm and run the elm ops' CPU fallback "
                                     "(checks raising end to end)"),
                            cl::cat(category));
+static cl::opt<std::string> quant("quant",
+                                  cl::desc("With --raise: int4 or none (FP16) weights, "
+                                           "simulated on the CPU (default: FP32 as exported)"),
+                                  cl::init(""), cl::cat(category));
+static cl::opt<double> sparsity("sparsity",
+                                cl::desc("With --quant=int4: 0, 0.5, 0.75 or 0.875"),
+                                cl::init(0.0), cl::cat(category));
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
@@ -72,8 +79,18 @@ int main(int argc, char **argv) {
       return 1;
     PassManager pm(&ctx);
     edgellm::transforms::buildOnnxFoldPipeline(pm);
+    if (!quant.empty() && !raise) {
+      errs() << "edgellm-exec: error: --quant needs --raise\n";
+      return 2;
+    }
     if (raise) {
       pm.addNestedPass<func::FuncOp>(edgellm::transforms::createRaiseOnnxToElm());
+      if (!quant.empty()) {
+        edgellm::transforms::ElmQuantizeOptions q;
+        q.quant = quant;
+        q.sparsity = sparsity;
+        pm.addNestedPass<func::FuncOp>(edgellm::transforms::createElmQuantize(q));
+      }
       pm.addNestedPass<func::FuncOp>(edgellm::conversion::createElmToOnnx());
     }
     if (failed(pm.run(*module)))
