@@ -60,32 +60,43 @@ QuantizedMatrix target::quantizeInt4(const float *w, int64_t k, int64_t n,
   return m;
 }
 
+/// Walks the blocks of one output channel's row: `fn(p, firstGroup,
+/// numGroups)` gets the block's first byte (its scales beat) and the groups it
+/// holds; returns the pointer past the row.
+template <typename Ptr, typename Fn>
+static Ptr forEachBlock(Ptr p, int64_t k, isa::Sparsity sparsity, Fn fn) {
+  const unsigned payload = isa::groupPayloadBytes(sparsity);
+  for (int64_t b0 = 0; b0 < k; b0 += kQuantBlock) {
+    int64_t len = std::min<int64_t>(kQuantBlock, k - b0);
+    int64_t ng = (len + kQuantGroup - 1) / kQuantGroup;
+    fn(p, b0 / kQuantGroup, ng);
+    int64_t bytes = ng * payload;
+    p += isa::kBeatBytes + (bytes + isa::kBeatBytes - 1) / isa::kBeatBytes * isa::kBeatBytes;
+  }
+  return p;
+}
+
 std::vector<uint8_t> target::packRows(const QuantizedMatrix &m) {
   const uint32_t rowBeats = isa::q4RowBeats(uint32_t(m.k), m.sparsity);
   const unsigned payload = isa::groupPayloadBytes(m.sparsity);
   std::vector<uint8_t> out(size_t(m.n) * rowBeats * isa::kBeatBytes, 0);
   for (int64_t o = 0; o < m.n; ++o) {
-    uint8_t *p = out.data() + size_t(o) * rowBeats * isa::kBeatBytes;
-    for (int64_t b0 = 0; b0 < m.k; b0 += kQuantBlock) {
-      int64_t len = std::min<int64_t>(kQuantBlock, m.k - b0);
-      int64_t ng = (len + kQuantGroup - 1) / kQuantGroup;
+    uint8_t *row = out.data() + size_t(o) * rowBeats * isa::kBeatBytes;
+    forEachBlock(row, m.k, m.sparsity, [&](uint8_t *p, int64_t g0, int64_t ng) {
       for (int64_t g = 0; g < ng; ++g) {
-        uint16_t s = m.scales[o * m.groups() + b0 / kQuantGroup + g];
+        uint16_t s = m.scales[o * m.groups() + g0 + g];
         p[2 * g] = uint8_t(s);
         p[2 * g + 1] = uint8_t(s >> 8);
       }
-      p += isa::kBeatBytes;
       for (int64_t g = 0; g < ng; ++g) {
         int8_t w[kQuantGroup] = {};
-        int64_t s = b0 + g * kQuantGroup;
+        int64_t s = (g0 + g) * kQuantGroup;
         for (int64_t i = 0; i < kQuantGroup && s + i < m.k; ++i)
           w[i] = m.q[o * m.k + s + i];
         // quantizeInt4 guarantees the density, so this cannot fail.
-        isa::q4EncodeGroup(w, m.sparsity, p + g * payload);
+        isa::q4EncodeGroup(w, m.sparsity, p + isa::kBeatBytes + g * payload);
       }
-      int64_t bytes = ng * payload;
-      p += (bytes + isa::kBeatBytes - 1) / isa::kBeatBytes * isa::kBeatBytes;
-    }
+    });
   }
   return out;
 }
@@ -101,23 +112,18 @@ QuantizedMatrix target::unpackRows(const uint8_t *data, int64_t n, int64_t k,
   const uint32_t rowBeats = isa::q4RowBeats(uint32_t(k), sparsity);
   const unsigned payload = isa::groupPayloadBytes(sparsity);
   for (int64_t o = 0; o < n; ++o) {
-    const uint8_t *p = data + size_t(o) * rowBeats * isa::kBeatBytes;
-    for (int64_t b0 = 0; b0 < k; b0 += kQuantBlock) {
-      int64_t len = std::min<int64_t>(kQuantBlock, k - b0);
-      int64_t ng = (len + kQuantGroup - 1) / kQuantGroup;
+    const uint8_t *row = data + size_t(o) * rowBeats * isa::kBeatBytes;
+    forEachBlock(row, k, sparsity, [&](const uint8_t *p, int64_t g0, int64_t ng) {
       for (int64_t g = 0; g < ng; ++g)
-        m.scales[o * m.groups() + b0 / kQuantGroup + g] = uint16_t(p[2 * g] | p[2 * g + 1] << 8);
-      p += isa::kBeatBytes;
+        m.scales[o * m.groups() + g0 + g] = uint16_t(p[2 * g] | p[2 * g + 1] << 8);
       for (int64_t g = 0; g < ng; ++g) {
         int8_t w[kQuantGroup];
-        isa::q4DecodeGroup(p + g * payload, sparsity, w);
-        int64_t s = b0 + g * kQuantGroup;
+        isa::q4DecodeGroup(p + isa::kBeatBytes + g * payload, sparsity, w);
+        int64_t s = (g0 + g) * kQuantGroup;
         for (int64_t i = 0; i < kQuantGroup && s + i < k; ++i)
           m.q[o * k + s + i] = w[i];
       }
-      int64_t bytes = ng * payload;
-      p += (bytes + isa::kBeatBytes - 1) / isa::kBeatBytes * isa::kBeatBytes;
-    }
+    });
   }
   return m;
 }

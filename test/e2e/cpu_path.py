@@ -42,6 +42,16 @@ def plan(tmp):
     return runs, P.checks
 
 
+def same_bits(cmd, outdir, outputs):
+    """Runs an edgellm-exec variant into `outdir`; true when it succeeds and
+    every output equals, bit for bit, the library's output file."""
+    p = subprocess.run(cmd + ["-d", outdir], capture_output=True, text=True)
+    ok = p.returncode == 0 and all(
+        np.array_equal(np.load(f), np.load(os.path.join(outdir, os.path.basename(f))))
+        for f in outputs)
+    return ok, p.stderr
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--exec", required=True)
@@ -76,31 +86,23 @@ def main():
             if family not in jit_checked:
                 # The JIT gives exactly what the library gives (once per model family).
                 jit_checked.add(family)
-                jdir = outdir + ".jit"
-                p = subprocess.run([args.exec, model, "-d", jdir] + inputs,
-                                   capture_output=True, text=True)
-                same = p.returncode == 0 and all(
-                    np.array_equal(np.load(f), np.load(os.path.join(jdir, os.path.basename(f))))
-                    for f in r["outputs"].values())
+                same, err = same_bits([args.exec, model] + inputs, outdir + ".jit",
+                                      r["outputs"].values())
                 if not same:
                     failed_runs += 1
-                    print("FAILED: JIT and library differ on %s\n%s" % (model, p.stderr))
+                    print("FAILED: JIT and library differ on %s\n%s" % (model, err))
             # Raised to elm and run through the elm ops' CPU fallback: the
             # same bits, on a decode with a past and a padded, masked batch
             # (once per model family).
             case = os.path.basename(outdir)
             if case in ("chunk", "batch_padded") and (family, case) not in raise_checked:
                 raise_checked.add((family, case))
-                rdir = outdir + ".raised"
-                p = subprocess.run([args.exec, model, "--raise", "-d", rdir] + inputs,
-                                   capture_output=True, text=True)
-                same = p.returncode == 0 and all(
-                    np.array_equal(np.load(f), np.load(os.path.join(rdir, os.path.basename(f))))
-                    for f in r["outputs"].values())
+                same, err = same_bits([args.exec, model, "--raise"] + inputs,
+                                      outdir + ".raised", r["outputs"].values())
                 if not same:
                     failed_runs += 1
                     print("FAILED: raising to elm changed the outputs of %s %s\n%s"
-                          % (model, case, p.stderr))
+                          % (model, case, err))
         passed = failed = 0
         worst = 0.0
         for label, f, expect in checks:
