@@ -1,0 +1,90 @@
+//===- GoldenModel.h - The accelerator's functional golden model -*- C++ -*-===//
+//
+// Executes an instruction stream exactly as docs/isa.md specifies: the
+// dispatch unit (regop, barrier, end) in program order, the load, compute and
+// store queues in order each, ordered among themselves only by dependency
+// tokens (FIFOs of the target's depth), on sparse models of HBM, DDR and the
+// four on-chip buffers. Every result bit comes from edgellm/hw/IsaNumerics.h.
+// Plain C++: the runtime never links MLIR.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef EDGELLM_RUNTIME_DEVICE_SIM_GOLDENMODEL_H
+#define EDGELLM_RUNTIME_DEVICE_SIM_GOLDENMODEL_H
+
+#include "edgellm/hw/Isa.h"
+#include "edgellm/hw/Target.h"
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace edgellm::sim {
+
+/// A byte-addressed memory of a fixed capacity, allocated in pages on first
+/// write (reads of untouched bytes give 0), so 8 GiB of HBM costs what is used.
+class SparseMemory {
+public:
+  explicit SparseMemory(uint64_t capacityBytes = 0) : capacity(capacityBytes) {}
+  uint64_t size() const { return capacity; }
+  void read(uint64_t addr, void *dst, uint64_t n) const;
+  void write(uint64_t addr, const void *src, uint64_t n);
+
+private:
+  static constexpr uint64_t kPage = 1 << 20;
+  uint64_t capacity;
+  std::unordered_map<uint64_t, std::unique_ptr<uint8_t[]>> pages;
+};
+
+/// Where the device stopped.
+struct RunResult {
+  isa::Fault fault = isa::Fault::None;
+  uint32_t faultIndex = 0; ///< instruction index
+  std::string message;
+  uint64_t executed = 0;
+  bool ok() const { return fault == isa::Fault::None; }
+};
+
+class GoldenModel {
+public:
+  explicit GoldenModel(const hw::TargetDesc &target);
+
+  /// Memories: HBM, DDR, then the on-chip buffers in isa::Buf order.
+  SparseMemory &hbm() { return hbm_; }
+  SparseMemory &ddr() { return ddr_; }
+  SparseMemory &buffer(isa::Buf b) { return bufs_[unsigned(b)]; }
+
+  /// Runtime registers (R0 always reads 0).
+  uint32_t reg(unsigned r) const { return r == 0 ? 0 : regs_[r]; }
+  void setReg(unsigned r, uint32_t v) {
+    if (r != 0 && r < isa::kNumRegs)
+      regs_[r] = v;
+  }
+
+  /// Runs a program to its `end` (or to a fault).
+  RunResult run(const std::vector<isa::Instruction> &program);
+
+private:
+  struct Pending {
+    uint32_t index;
+    isa::Instruction inst; ///< dynamic fields already resolved
+  };
+  bool execute(const Pending &p, RunResult &r);
+  bool drain(RunResult &r, bool untilEmpty);
+
+  const hw::TargetDesc &target_;
+  SparseMemory hbm_, ddr_;
+  std::array<SparseMemory, 4> bufs_;
+  std::array<uint32_t, isa::kNumRegs> regs_{};
+  std::array<std::vector<Pending>, 4> queues_; ///< indexed by isa::Queue
+  std::array<size_t, 4> heads_{};
+  /// Token FIFOs: load->compute, compute->load, compute->store, store->compute.
+  std::array<uint32_t, 4> tokens_{};
+};
+
+} // namespace edgellm::sim
+
+#endif // EDGELLM_RUNTIME_DEVICE_SIM_GOLDENMODEL_H
