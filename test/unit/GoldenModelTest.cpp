@@ -232,3 +232,101 @@ TEST(GoldenModel, Faults) {
     EXPECT_EQ(r.fault, Fault::NoEnd);
   }
 }
+
+TEST(GoldenModel, SpecialFunctionsHandComputed) {
+  hw::TargetDesc t = vcu128();
+  sim::GoldenModel g(t);
+  SparseMemory &abuf = g.buffer(Buf::Abuf), &pbuf = g.buffer(Buf::Pbuf);
+  // rms_norm of [3, 4] with gamma [1, 2]: rms = sqrt(12.5), y = x / rms * g.
+  writeTensor(abuf, 0, 1, 1, 2, {3.0f, 4.0f});
+  uint16_t gamma[2] = {f32ToF16(1.0f), f32ToF16(2.0f)};
+  pbuf.write(0, gamma, 4);
+  RmsNorm n;
+  n.x_stride = n.y_stride = 1;
+  n.y_addr = 10;
+  n.g_buf = uint32_t(Buf::Pbuf);
+  n.m = 1;
+  n.c = 2;
+  n.eps = bitsFromF32(1e-5f);
+  // rope on one head of 8 channels (rot_dim 8): pair 0 rotated by 90 degrees
+  // (cos 0, sin 1): (1, 2) -> (-2, 1); pair 1 by 0 degrees: unchanged.
+  writeTensor(abuf, 20, 1, 1, 8, {1, 2, 3, 4, 5, 6, 7, 8});
+  float table[8] = {0.0f, 1.0f, 1.0f, 0.0f, 1.0f, 0.0f, 1.0f, 0.0f};
+  pbuf.write(32 * 4, table, sizeof table);
+  Rope r;
+  r.x_addr = 20;
+  r.x_stride = r.y_stride = 1;
+  r.y_addr = 30;
+  r.t_buf = uint32_t(Buf::Pbuf);
+  r.t_addr = 4;
+  r.m = 1;
+  r.heads = 1;
+  r.head_dim = 8;
+  r.rot_dim = 8;
+  // silu_mul: silu(0) * 5 = 0; silu(2) * 1 = 2 / (1 + e^-2).
+  writeTensor(abuf, 40, 1, 1, 2, {0.0f, 2.0f});
+  writeTensor(abuf, 41, 1, 1, 2, {5.0f, 1.0f});
+  SiluMul s;
+  s.a_addr = 40;
+  s.b_addr = 41;
+  s.y_addr = 42;
+  s.a_stride = s.b_stride = s.y_stride = 1;
+  s.m = 1;
+  s.c = 2;
+  // mm_f16 with trans_b: [1, 2] . [[3, 4], [5, 6]]^T = [11, 17], alpha 0.5.
+  writeTensor(abuf, 50, 1, 1, 2, {1.0f, 2.0f});
+  writeTensor(abuf, 51, 2, 2, 2, {3.0f, 4.0f, 5.0f, 6.0f});
+  MmF16 mm;
+  mm.a_addr = 50;
+  mm.a_stride = 1;
+  mm.b_addr = 51;
+  mm.b_stride = 2;
+  mm.c_addr = 60;
+  mm.c_stride = 1;
+  mm.m = 1;
+  mm.n = 2;
+  mm.k = 2;
+  mm.trans_b = 1;
+  mm.alpha = bitsFromF32(0.5f);
+  MmF16 acc = mm; // accumulates the same product again: 2x
+  acc.acc = 1;
+  sim::RunResult res = g.run({toInstruction(n), toInstruction(r), toInstruction(s),
+                              toInstruction(mm), toInstruction(acc), end()});
+  ASSERT_TRUE(res.ok()) << res.message;
+  float rms = std::sqrt(12.5f + 1e-5f);
+  EXPECT_NEAR(readAt(abuf, 10, 1, 0, 0), 3.0f / rms, 1e-3);
+  EXPECT_NEAR(readAt(abuf, 10, 1, 0, 1), 8.0f / rms, 2e-3);
+  EXPECT_EQ(readAt(abuf, 30, 1, 0, 0), -2.0f);
+  EXPECT_EQ(readAt(abuf, 30, 1, 0, 1), 1.0f);
+  EXPECT_EQ(readAt(abuf, 30, 1, 0, 2), 3.0f);
+  EXPECT_EQ(readAt(abuf, 30, 1, 0, 3), 4.0f);
+  EXPECT_EQ(readAt(abuf, 42, 1, 0, 0), 0.0f);
+  EXPECT_NEAR(readAt(abuf, 42, 1, 0, 1), 2.0 / (1.0 + std::exp(-2.0)), 2e-3);
+  EXPECT_EQ(readAt(abuf, 60, 1, 0, 0), 11.0f);
+  EXPECT_EQ(readAt(abuf, 60, 1, 0, 1), 17.0f);
+}
+
+TEST(GoldenModel, KvAppendAtThePastLength) {
+  // Two new tokens of an 8-channel head appended after a past of 3 tokens in
+  // a cache of capacity 16, striped over 2 pseudo-channels.
+  hw::TargetDesc t = vcu128();
+  sim::GoldenModel g(t);
+  writeTensor(g.buffer(Buf::Abuf), 0, 2, 2, 8, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16});
+  g.setReg(kRegPast, 3);
+  g.setReg(kRegNumTokens, 2);
+  KvAppend kv;
+  kv.src_stride = 2;
+  kv.dst_addr = 5 * kHbmChannelBeats; // channel 5
+  kv.dst_addr_reg = kRegPast;
+  kv.rows = 1;
+  kv.row_len_reg = kRegNumTokens;
+  kv.dst_stride = 16;
+  kv.hbm_stripe = 2;
+  ASSERT_TRUE(g.run({toInstruction(kv), end()}).ok());
+  // Beat j of the row goes to channel 5 + j % 2, offset 3 + j / 2.
+  uint16_t h;
+  g.hbm().read((5ull * kHbmChannelBeats + 3) * 32, &h, 2);
+  EXPECT_EQ(f16ToF32(h), 1.0f); // token 0, channel 0
+  g.hbm().read((6ull * kHbmChannelBeats + 3) * 32, &h, 2);
+  EXPECT_EQ(f16ToF32(h), 9.0f); // token 1, channel 0
+}
