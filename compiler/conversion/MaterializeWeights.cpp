@@ -41,7 +41,8 @@ struct MaterializeWeightsPass
         op.emitError() << error;
         return WalkResult::interrupt();
       }
-      if (uint64_t(op.getOffset() + op.getLength()) > m.size()) {
+      if (uint64_t(op.getOffset()) > m.size() ||
+          uint64_t(op.getLength()) > m.size() - uint64_t(op.getOffset())) {
         op.emitError() << "'" << path << "' is shorter than the weight";
         return WalkResult::interrupt();
       }
@@ -96,7 +97,8 @@ bool conversion::weightBytes(Value weight, ArrayRef<char> &bytes, std::string &e
     auto dir = module ? module->getAttrOfType<StringAttr>("onnx.model_dir") : StringAttr();
     std::string path = (dir ? dir.str() : std::string(".")) + "/" + ext.getLocation().str();
     ArrayRef<char> m = mapWeightFile(path, error);
-    if (!m.data() || uint64_t(ext.getOffset() + ext.getLength()) > m.size()) {
+    if (!m.data() || uint64_t(ext.getOffset()) > m.size() ||
+        uint64_t(ext.getLength()) > m.size() - uint64_t(ext.getOffset())) {
       if (error.empty())
         error = "'" + path + "' is shorter than the weight";
       return false;

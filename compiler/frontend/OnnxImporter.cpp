@@ -13,6 +13,7 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 
+#include <cerrno>
 #include <filesystem>
 #include <sys/stat.h>
 
@@ -113,11 +114,9 @@ FailureOr<ElementsAttr> Importer::convertTensor(const ::onnx::TensorProto &t,
            failure();
   SmallVector<int64_t> shape(t.dims().begin(), t.dims().end());
   int64_t n = 1;
-  for (int64_t d : shape) {
-    if (d < 0)
-      return emitError(loc) << what << ": negative dimension", failure();
-    n *= d;
-  }
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n) || n > (int64_t(1) << 40))
+      return emitError(loc) << what << ": invalid dimensions", failure();
   auto type = RankedTensorType::get(shape, elt);
   unsigned bytes = elt.isInteger(1) ? 1 : elt.getIntOrFloatBitWidth() / 8;
   if (t.data_location() == ::onnx::TensorProto::EXTERNAL)
@@ -167,8 +166,9 @@ FailureOr<Value> Importer::importInitializer(const ::onnx::TensorProto &t) {
       location = e.value();
     else if (e.key() == "offset" || e.key() == "length") {
       char *end = nullptr;
+      errno = 0;
       long long v = std::strtoll(e.value().c_str(), &end, 10);
-      if (e.value().empty() || *end != 0 || v < 0)
+      if (e.value().empty() || *end != 0 || v < 0 || errno)
         return emitError(loc) << what << ": external data " << e.key() << " '"
                               << e.value() << "' is not a non-negative integer",
                failure();
@@ -181,8 +181,17 @@ FailureOr<Value> Importer::importInitializer(const ::onnx::TensorProto &t) {
                           << eo::dataTypeName(t.data_type()),
            failure();
   SmallVector<int64_t> shape(t.dims().begin(), t.dims().end());
+  int64_t count = 1;
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(count, d, &count) || count > (int64_t(1) << 40))
+      return emitError(loc) << what << ": invalid dimensions", failure();
   auto type = RankedTensorType::get(shape, elt);
-  int64_t bytes = type.getNumElements() * std::max<int64_t>(1, elt.getIntOrFloatBitWidth() / 8);
+  int64_t eltBytes = std::max<int64_t>(1, elt.getIntOrFloatBitWidth() / 8);
+  int64_t bytes = count * eltBytes;
+  if (offset % eltBytes != 0)
+    return emitError(loc) << what << ": external data offset " << offset
+                          << " is not a multiple of the element size " << eltBytes,
+           failure();
   if (length < 0)
     length = bytes;
   if (length != bytes)
@@ -207,7 +216,7 @@ FailureOr<Value> Importer::importInitializer(const ::onnx::TensorProto &t) {
     return emitError(loc) << what << ": external data file '" << full.string()
                           << "' does not exist",
            failure();
-  if (offset + length > int64_t(st.st_size))
+  if (offset > int64_t(st.st_size) || length > int64_t(st.st_size) - offset)
     return emitError(loc) << what << ": external data [" << offset << ", "
                           << offset + length << ") is past the end of '"
                           << full.string() << "' (" << int64_t(st.st_size) << " bytes)",

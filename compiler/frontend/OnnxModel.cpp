@@ -111,6 +111,10 @@ bool tensorProtoBytes(const onnx::TensorProto &t, int64_t n, size_t eb,
     error = "data is external";
     return false;
   }
+  if (n < 0 || n > (int64_t(1) << 40)) {
+    error = "has an invalid element count";
+    return false;
+  }
   if (t.has_raw_data()) {
     if (t.raw_data().size() != size_t(n) * eb) {
       error = "raw_data has " + std::to_string(t.raw_data().size()) + " bytes, expected " +
@@ -120,12 +124,12 @@ bool tensorProtoBytes(const onnx::TensorProto &t, int64_t n, size_t eb,
     out.assign(t.raw_data().begin(), t.raw_data().end());
     return true;
   }
-  out.assign(size_t(n) * eb, 0);
   auto fill = [&](int64_t have, auto get) {
     if (have != n) {
       error = "has " + std::to_string(have) + " values, expected " + std::to_string(n);
       return false;
     }
+    out.assign(size_t(n) * eb, 0);
     for (int64_t i = 0; i < n; ++i) {
       auto v = get(i);
       std::memcpy(out.data() + i * eb, &v, std::min(eb, sizeof v));

@@ -178,6 +178,16 @@ bool CompiledFunction::run(const std::vector<HostTensor> &inputs,
                 std::to_string(t.shape[d]) + ", expected " + std::to_string(p.staticShape[d]);
         return false;
       }
+    for (int64_t d : t.shape)
+      if (d < 0) {
+        error = "input " + std::to_string(i) + ": negative dimension";
+        return false;
+      }
+    if (t.data.size() != size_t(t.numElements()) * t.elementBytes()) {
+      error = "input " + std::to_string(i) + ": " + std::to_string(t.data.size()) +
+              " bytes do not match its shape";
+      return false;
+    }
     std::vector<int64_t> desc(3 + 2 * p.rank);
     int64_t addr = reinterpret_cast<int64_t>(t.data.data());
     desc[0] = desc[1] = addr;

@@ -4,7 +4,9 @@
 #include "compiler/frontend/OnnxModel.h"
 #include "dialects/onnx/OnnxDialect.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -95,12 +97,23 @@ bool readNpy(const std::string &path, HostTensor &out, std::string &error) {
   }
   std::stringstream ss(shape.substr(l + 1, r - l - 1));
   std::string item;
+  uint64_t count = 1;
   while (std::getline(ss, item, ',')) {
     if (item.find_first_not_of(" ") == std::string::npos)
       continue;
-    out.shape.push_back(std::stoll(item));
+    char *end = nullptr;
+    errno = 0;
+    long long d = std::strtoll(item.c_str(), &end, 10);
+    while (end && *end == ' ')
+      ++end;
+    if (errno || !end || *end || d < 0 ||
+        __builtin_mul_overflow(count, uint64_t(d), &count) || count > (uint64_t(1) << 40)) {
+      error = path + ": bad shape '" + shape.substr(l, r - l + 1) + "' in the header";
+      return false;
+    }
+    out.shape.push_back(d);
   }
-  size_t need = size_t(out.numElements()) * out.elementBytes();
+  size_t need = size_t(count) * out.elementBytes();
   if (bytes.size() - at != need) {
     error = path + ": has " + std::to_string(bytes.size() - at) + " data bytes, expected " +
             std::to_string(need);
@@ -117,6 +130,12 @@ bool readPb(const std::string &path, HostTensor &out, std::string &error) {
   out = HostTensor{};
   out.onnxType = t.data_type();
   out.shape.assign(t.dims().begin(), t.dims().end());
+  uint64_t count = 1;
+  for (int64_t d : out.shape)
+    if (d < 0 || __builtin_mul_overflow(count, uint64_t(d), &count) || count > (uint64_t(1) << 40)) {
+      error = path + ": invalid dimensions";
+      return false;
+    }
   if (out.onnxType == int64_t(eo::DataType::String) ||
       out.onnxType == int64_t(eo::DataType::Complex64) ||
       out.onnxType == int64_t(eo::DataType::Complex128)) {

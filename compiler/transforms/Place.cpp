@@ -144,7 +144,7 @@ void ElmPlacePass::runOnOperation() {
       return signalPassFailure();
     }
     out << nlohmann::json{{"target", tgt->name}, {"fpga", onFpga}, {"cpu", onCpu}, {"ops", rows}}
-               .dump(1)
+               .dump(1, ' ', false, nlohmann::json::error_handler_t::replace)
         << "\n";
   }
 }

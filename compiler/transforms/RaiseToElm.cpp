@@ -78,7 +78,7 @@ std::optional<std::pair<int64_t, int64_t>> lastAxisSlice(eo::SliceOp s, Value &x
     return std::nullopt;
   if (!isa<NoneType>(s.getAxes().getType())) {
     auto axes = onnx::getConstantInts(s.getAxes());
-    if (!axes || ((*axes)[0] != -1 && (*axes)[0] != t.getRank() - 1))
+    if (!axes || axes->size() != 1 || ((*axes)[0] != -1 && (*axes)[0] != t.getRank() - 1))
       return std::nullopt;
   } else if (t.getRank() != 1) {
     return std::nullopt;
@@ -91,7 +91,14 @@ std::optional<std::pair<int64_t, int64_t>> lastAxisSlice(eo::SliceOp s, Value &x
   int64_t dim = t.getShape().back();
   if (ShapedType::isDynamic(dim))
     return std::nullopt;
-  int64_t b = (*starts)[0], e = std::min((*ends)[0], dim);
+  int64_t b = (*starts)[0], e = (*ends)[0];
+  if (b < 0)
+    b += dim;
+  if (e < 0)
+    e += dim;
+  e = std::min(e, dim);
+  if (b < 0 || b > e)
+    return std::nullopt;
   x = s.getData();
   return std::make_pair(b, e);
 }
@@ -146,7 +153,8 @@ void RaiseOnnxToElmPass::runOnOperation() {
     Value gamma = other(gmul, normed);
     auto gt = dyn_cast<RankedTensorType>(gamma.getType());
     auto rt = dyn_cast<RankedTensorType>(gmul.getC().getType());
-    if (!isWeight(gamma) || !gt || gt.getRank() != 1 || !rt || rt != xt)
+    if (!isWeight(gamma) || !gt || gt.getRank() != 1 || !rt || rt != xt ||
+        gt.getDimSize(0) != xt.getShape().back())
       return;
     b.setInsertionPoint(gmul);
     auto norm = elm::RmsNormOp::create(b, gmul.getLoc(), rt, x, gamma, b.getF64FloatAttr(*eps),
@@ -198,10 +206,17 @@ void RaiseOnnxToElmPass::runOnOperation() {
       return;
     int64_t rot = passRange->first;
     auto stack = outReshape.getData().getDefiningOp<eo::ConcatOp>();
-    if (!stack || stack.getInputs().size() != 2)
+    if (!stack || stack.getInputs().size() != 2 ||
+        (stack.getAxis() != -1 && int64_t(stack.getAxis()) != rt.getRank()))
       return;
     auto u0 = stack.getInputs()[0].getDefiningOp<eo::UnsqueezeOp>();
     auto u1 = stack.getInputs()[1].getDefiningOp<eo::UnsqueezeOp>();
+    // Pairs are interleaved: the two halves are stacked on a new last axis.
+    for (auto u : {u0, u1}) {
+      auto axes = u ? onnx::getConstantInts(u.getAxes()) : std::nullopt;
+      if (!axes || axes->size() != 1 || ((*axes)[0] != -1 && (*axes)[0] != rt.getRank()))
+        return;
+    }
     auto o0 = u0 ? u0.getData().getDefiningOp<eo::SubOp>() : eo::SubOp();
     auto o1 = u1 ? u1.getData().getDefiningOp<eo::AddOp>() : eo::AddOp();
     if (!o0 || !o1)
@@ -241,6 +256,10 @@ void RaiseOnnxToElmPass::runOnOperation() {
                                     elm::PairLayoutAttr::get(b.getContext(),
                                                              elm::PairLayout::interleaved),
                                     elm::DeviceAttr());
+    if (failed(verify(rope))) {
+      rope.erase();
+      return;
+    }
     cat.getConcatResult().replaceAllUsesWith(rope.getResult());
     ++raised["elm.rope"];
   });
@@ -255,7 +274,14 @@ void RaiseOnnxToElmPass::runOnOperation() {
     return true;
   };
   // Unsqueeze -> Expand -> Reshape -> Reshape of a [L, b, G, D] cache.
-  auto expandedCache = [](Value v) -> Value {
+  auto targetIs = [](Value shape, ArrayRef<int64_t> expect) {
+    auto c = onnx::getConstantInts(shape);
+    return c && ArrayRef<int64_t>(*c) == expect;
+  };
+  // Unsqueeze(axis 3) -> Expand([1,1,1,H/G,1]) -> Reshape([0,0,H,D]) ->
+  // Reshape([0,-1,D]) of a [L, b, G, D] cache: each KV head serves H/G
+  // consecutive query heads.
+  auto expandedCache = [&](Value v, int64_t h, int64_t d) -> Value {
     auto r3 = v.getDefiningOp<eo::ReshapeOp>();
     auto r4 = r3 ? r3.getData().getDefiningOp<eo::ReshapeOp>() : eo::ReshapeOp();
     auto ex = r4 ? r4.getData().getDefiningOp<eo::ExpandOp>() : eo::ExpandOp();
@@ -263,7 +289,16 @@ void RaiseOnnxToElmPass::runOnOperation() {
     if (!un)
       return Value();
     auto t = dyn_cast<RankedTensorType>(un.getData().getType());
-    return t && t.getRank() == 4 ? un.getData() : Value();
+    if (!t || t.getRank() != 4 || t.isDynamicDim(2) || t.getDimSize(2) == 0 ||
+        h % t.getDimSize(2) != 0)
+      return Value();
+    int64_t g = t.getDimSize(2);
+    auto axes = onnx::getConstantInts(un.getAxes());
+    if (!axes || axes->size() != 1 || ((*axes)[0] != 3 && (*axes)[0] != -2) ||
+        !targetIs(ex.getShape(), {1, 1, 1, h / g, 1}) || !targetIs(r4.getShape(), {0, 0, h, d}) ||
+        !targetIs(r3.getShape(), {0, -1, d}))
+      return Value();
+    return un.getData();
   };
   func.walk([&](eo::ReshapeOp out) {
     auto rt = dyn_cast<RankedTensorType>(out.getReshaped().getType());
@@ -295,8 +330,13 @@ void RaiseOnnxToElmPass::runOnOperation() {
       return;
     auto q3 = qT.getData().getDefiningOp<eo::ReshapeOp>();
     Value q = q3 ? q3.getData() : Value();
-    Value k = expandedCache(kT.getData()), v = expandedCache(vT.getData());
     auto qt = q ? dyn_cast<RankedTensorType>(q.getType()) : RankedTensorType();
+    if (!qt || qt.getRank() != 4 || qt.isDynamicDim(2) || qt.isDynamicDim(3))
+      return;
+    int64_t heads = qt.getDimSize(2), dim = qt.getDimSize(3);
+    if (!targetIs(q3.getShape(), {0, -1, dim}) || !targetIs(out.getShape(), {0, 0, heads * dim}))
+      return;
+    Value k = expandedCache(kT.getData(), heads, dim), v = expandedCache(vT.getData(), heads, dim);
     auto mt = dyn_cast<RankedTensorType>(maskU.getData().getType());
     if (!qt || qt.getRank() != 4 || !k || !v || k.getType() != v.getType() || !mt ||
         mt.getRank() != 3 || !mt.getElementType().isInteger(1))

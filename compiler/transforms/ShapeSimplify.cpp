@@ -191,8 +191,10 @@ private:
   static int64_t normAxis(int64_t a, int64_t rank) { return a < 0 ? a + rank : a; }
 
   void setShape(Value v, Syms s) { info[v].shape = std::move(s); }
+  /// Contents are tracked for tensors of rank <= 1 only (shape tensors).
   void setData(Value v, Syms d) {
-    if (int64_t(d.size()) <= kMaxData)
+    auto t = dyn_cast<RankedTensorType>(v.getType());
+    if (int64_t(d.size()) <= kMaxData && t && t.getRank() <= 1)
       info[v].data = std::move(d);
   }
 
@@ -271,9 +273,10 @@ void Analysis::visit(Operation *op) {
             eo::SoftmaxOp, eo::TriluOp>([&](Operation *o) {
         if (auto s = shapeOf(o->getOperand(0)))
           setShape(o->getResult(0), *s);
+        // Contents survive only casts that cannot change them (to 64-bit ints).
         if (auto c = dyn_cast<eo::CastOp>(o))
-          if (isa<IntegerType>(getElementTypeOrSelf(c.getOutput().getType())) &&
-              !getElementTypeOrSelf(c.getOutput().getType()).isInteger(1))
+          if (getElementTypeOrSelf(c.getOutput().getType()).isInteger(64) &&
+              isa<IntegerType>(getElementTypeOrSelf(c.getInput().getType())))
             if (auto d = dataOf(c.getInput()))
               setData(c.getOutput(), *d);
         if (auto n = dyn_cast<eo::NegOp>(o))
@@ -312,9 +315,13 @@ void Analysis::visit(Operation *op) {
               return Sym::constant(1);
             if (x.getConstant() && y.getConstant())
               return Sym::constant(0);
-            // A named size (always >= 1) never equals a negative constant.
-            if ((!x.getConstant() && y.getConstant() && *y.getConstant() < 0) ||
-                (!y.getConstant() && x.getConstant() && *x.getConstant() < 0))
+            // A size symbol (always >= 0) never equals a negative constant.
+            auto isSymbol = [](const Sym &s) {
+              return s.terms.size() == 1 && s.terms.begin()->first.size() == 1 &&
+                     s.terms.begin()->second == 1;
+            };
+            if ((isSymbol(x) && y.getConstant() && *y.getConstant() < 0) ||
+                (isSymbol(y) && x.getConstant() && *x.getConstant() < 0))
               return Sym::constant(0);
             return std::nullopt;
           });
@@ -398,8 +405,12 @@ void Analysis::visit(Operation *op) {
                 if (normAxis(a, rank) >= 0 && normAxis(a, rank) < rank)
                   drop[normAxis(a, rank)] = true;
             } else {
-              for (int64_t d = 0; d < rank; ++d)
+              // Without axes every size 1 goes: only decidable when all are known.
+              for (int64_t d = 0; d < rank; ++d) {
+                if (!(*s)[d].getConstant())
+                  return;
                 drop[d] = (*s)[d].getConstant() == 1;
+              }
             }
             for (int64_t d = 0; d < rank; ++d)
               if (!drop[d])
@@ -553,12 +564,15 @@ void Analysis::visit(Operation *op) {
         auto target = dataOf(o.getInput());
         if (!target)
           return;
+        for (const Sym &d : *target)
+          if (auto c = d.getConstant(); c && *c < 0)
+            return;
         setShape(o.getOutput(), *target);
         // A small integer fill of a constant shape is itself shape data.
         auto value = dyn_cast_or_null<DenseIntElementsAttr>(o.getValueAttr());
         auto n = constInts(o.getInput());
         if (value && !value.getElementType().isInteger(1) && n && n->size() == 1 &&
-            (*n)[0] <= kMaxData) {
+            (*n)[0] >= 0 && (*n)[0] <= kMaxData) {
           int64_t fill = (*value.getValues<APInt>().begin()).getSExtValue();
           setData(o.getOutput(), Syms((*n)[0], Sym::constant(fill)));
         }

@@ -292,6 +292,10 @@ LogicalResult ExternalDataOp::verify() {
 LogicalResult ConstantOfShapeOp::verify() {
   if (failed(verify1DInt(*this, getInput(), "shape")))
     return failure();
+  if (auto shape = getConstantInts(getInput()))
+    for (int64_t d : *shape)
+      if (d < 0)
+        return emitOpError("shape has a negative size ") << d;
   if (auto v = getValueAttr()) {
     auto t = cast<ShapedType>(v.getType());
     if (t.getNumElements() != 1)
@@ -406,6 +410,13 @@ LogicalResult ReshapeOp::verify() {
   if (auto shape = getConstantInts(getShape())) {
     if (llvm::count(*shape, -1) > 1)
       return emitOpError("shape has more than one -1");
+    for (auto [i, d] : llvm::enumerate(*shape)) {
+      if (d < -1)
+        return emitOpError("shape entry ") << d << " is invalid";
+      if (d == 0 && getAllowzero() == 0 && in && int64_t(i) >= in.getRank())
+        return emitOpError("shape entry ") << i << " is 0 (copy) but the input has rank "
+                                           << in.getRank();
+    }
     if (out && int64_t(shape->size()) != out.getRank())
       return emitOpError("shape has ") << shape->size()
                                        << " entries but the result rank is "
@@ -433,6 +444,22 @@ LogicalResult SliceOp::verify() {
   if (auto steps = getConstantInts(getSteps()))
     if (llvm::is_contained(*steps, 0))
       return emitOpError("steps must not be 0");
+  auto data = ranked(getData());
+  auto starts = getConstantInts(getStarts());
+  if (auto axes = getConstantInts(getAxes()); axes && data) {
+    if (starts && axes->size() != starts->size())
+      return emitOpError("axes and starts differ in length");
+    llvm::SmallSet<int64_t, 8> seen;
+    for (int64_t a : *axes) {
+      if (a < -data.getRank() || a >= data.getRank())
+        return emitOpError("axis ") << a << " is out of range for rank " << data.getRank();
+      if (!seen.insert(a < 0 ? a + data.getRank() : a).second)
+        return emitOpError("axis ") << a << " is repeated";
+    }
+  } else if (data && starts && isa<NoneType>(getAxes().getType()) &&
+             int64_t(starts->size()) > data.getRank()) {
+    return emitOpError("more starts than dimensions");
+  }
   return success();
 }
 
@@ -464,8 +491,50 @@ LogicalResult SplitOp::verify() {
   return success();
 }
 
-LogicalResult SqueezeOp::verify() { return verify1DInt(*this, getAxes(), "axes"); }
-LogicalResult UnsqueezeOp::verify() { return verify1DInt(*this, getAxes(), "axes"); }
+/// Axes of Squeeze/Unsqueeze: in range of `rank`, no repeats.
+static LogicalResult verifyAxesList(Operation *op, Value axesValue, int64_t rank) {
+  auto axes = getConstantInts(axesValue);
+  if (!axes)
+    return success();
+  llvm::SmallSet<int64_t, 8> seen;
+  for (int64_t a : *axes) {
+    if (a < -rank || a >= rank)
+      return op->emitOpError("axis ") << a << " is out of range for rank " << rank;
+    if (!seen.insert(a < 0 ? a + rank : a).second)
+      return op->emitOpError("axis ") << a << " is repeated";
+  }
+  return success();
+}
+
+LogicalResult SqueezeOp::verify() {
+  if (failed(verify1DInt(*this, getAxes(), "axes")))
+    return failure();
+  auto in = ranked(getData());
+  if (!in || isa<NoneType>(getAxes().getType()))
+    return success();
+  if (failed(verifyAxesList(*this, getAxes(), in.getRank())))
+    return failure();
+  if (auto axes = getConstantInts(getAxes()))
+    for (int64_t a : *axes) {
+      int64_t d = in.getDimSize(a < 0 ? a + in.getRank() : a);
+      if (!ShapedType::isDynamic(d) && d != 1)
+        return emitOpError("cannot squeeze axis ") << a << " of size " << d;
+    }
+  return success();
+}
+
+LogicalResult UnsqueezeOp::verify() {
+  if (failed(verify1DInt(*this, getAxes(), "axes")))
+    return failure();
+  auto in = ranked(getData());
+  auto axes = getConstantInts(getAxes());
+  if (!in || !axes)
+    return success();
+  int64_t outRank = in.getRank() + int64_t(axes->size());
+  if (auto out = ranked(getExpanded()); out && out.getRank() != outRank)
+    return emitOpError("result rank must be ") << outRank;
+  return verifyAxesList(*this, getAxes(), outRank);
+}
 
 LogicalResult TransposeOp::verify() {
   auto t = ranked(getData());

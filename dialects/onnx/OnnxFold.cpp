@@ -80,6 +80,12 @@ static Attribute foldBinary(Attribute la, Attribute ra, Value result, IntFn intF
   auto ls = l.getType().getShape(), rs = r.getType().getShape();
   if (ls.size() > shape.size() || rs.size() > shape.size())
     return {};
+  for (auto s : {ls, rs})
+    for (size_t i = 0; i < s.size(); ++i) {
+      int64_t d = s[s.size() - 1 - i], o = shape[shape.size() - 1 - i];
+      if (d != 1 && d != o)
+        return {}; // the result type does not match the operands
+    }
   SmallVector<int64_t> lst = stridesOf(ls), rst = stridesOf(rs), st = stridesOf(shape);
   SmallVector<int64_t> idx(shape.size());
   int64_t n = rt.getNumElements();
@@ -246,6 +252,14 @@ OpFoldResult ConcatOp::fold(FoldAdaptor a) {
   }
   int64_t rank = rt.getRank();
   int64_t axis = int64_t(getAxis()) < 0 ? int64_t(getAxis()) + rank : int64_t(getAxis());
+  for (DenseElementsAttr d : ins) {
+    auto s = d.getType().getShape();
+    if (int64_t(s.size()) != rank)
+      return {};
+    for (int64_t i = 0; i < rank; ++i)
+      if (i != axis && s[i] != rt.getDimSize(i))
+        return {};
+  }
   // outer x (axis x inner) blocks.
   int64_t outer = 1, inner = 1;
   for (int64_t d = 0; d < axis; ++d)
@@ -277,11 +291,14 @@ OpFoldResult GatherOp::fold(FoldAdaptor a) {
     auto xt = dyn_cast<RankedTensorType>(shape.getData().getType());
     if (!idx || !xt || int64_t(getAxis()) != 0)
       return {};
-    int64_t start = int64_t(shape.getStart()) < 0 ? int64_t(shape.getStart()) + xt.getRank() : int64_t(shape.getStart());
-    int64_t n = shape.getEnd() ? (int64_t(*shape.getEnd()) < 0 ? int64_t(*shape.getEnd()) + xt.getRank()
-                                                      : int64_t(*shape.getEnd()))
-                               : xt.getRank();
-    n = std::min<int64_t>(n, xt.getRank()) - start;
+    int64_t r = xt.getRank();
+    int64_t start = int64_t(shape.getStart()) < 0 ? int64_t(shape.getStart()) + r : int64_t(shape.getStart());
+    int64_t end = shape.getEnd() ? (int64_t(*shape.getEnd()) < 0 ? int64_t(*shape.getEnd()) + r
+                                                                 : int64_t(*shape.getEnd()))
+                                 : r;
+    start = std::clamp<int64_t>(start, 0, r);
+    end = std::clamp<int64_t>(end, start, r);
+    int64_t n = end - start;
     SmallVector<APInt> out;
     for (int64_t i : *idx) {
       if (i < 0)
@@ -328,6 +345,13 @@ OpFoldResult RangeOp::fold(FoldAdaptor a) {
   int64_t limit = l.getSplatValue<APInt>().getSExtValue();
   int64_t delta = d.getSplatValue<APInt>().getSExtValue();
   if (delta == 0)
+    return {};
+  // The count first (no overflow, no huge loops): ceil((limit - start) / delta).
+  __int128 span = __int128(limit) - start;
+  __int128 count = (span + (delta > 0 ? delta - 1 : delta + 1)) / delta;
+  if (count < 0)
+    count = 0;
+  if (count != __int128(rt.getNumElements()))
     return {};
   SmallVector<APInt> out;
   unsigned w = rt.getElementTypeBitWidth();

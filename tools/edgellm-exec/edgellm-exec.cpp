@@ -137,9 +137,21 @@ int main(int argc, char **argv) {
     return 1;
   }
   auto t2 = std::chrono::steady_clock::now();
-  std::filesystem::create_directories(outDir.getValue());
+  std::error_code ec;
+  std::filesystem::create_directories(outDir.getValue(), ec);
+  if (ec) {
+    errs() << "edgellm-exec: error: " << outDir << ": " << ec.message() << "\n";
+    return 1;
+  }
   for (size_t i = 0; i < outs.size(); ++i) {
-    std::string path = outDir + "/" + resultNames[i] + ".npy";
+    // Output names become file names: path separators are replaced.
+    std::string file = resultNames[i];
+    for (char &ch : file)
+      if (ch == '/' || ch == '\\')
+        ch = '_';
+    if (file.empty() || file == "." || file == "..")
+      file = "output" + std::to_string(i);
+    std::string path = outDir + "/" + file + ".npy";
     if (!pl::writeNpy(path, outs[i], error)) {
       errs() << "edgellm-exec: error: " << error << "\n";
       return 1;

@@ -197,10 +197,14 @@ Value castScalar(OpBuilder &b, Location loc, Value v, Type to, bool fromUnsigned
     return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, v,
                                  arith::ConstantOp::create(b, loc, from, b.getIntegerAttr(from, 0)));
   }
-  if (fromF && toF)
-    return from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth()
-               ? Value(arith::ExtFOp::create(b, loc, to, v))
-               : Value(arith::TruncFOp::create(b, loc, to, v));
+  if (fromF && toF) {
+    unsigned fw = from.getIntOrFloatBitWidth(), tw = to.getIntOrFloatBitWidth();
+    if (fw == tw) // f16 <-> bf16: through f32
+      return arith::TruncFOp::create(b, loc, to,
+                                     arith::ExtFOp::create(b, loc, b.getF32Type(), v));
+    return fw < tw ? Value(arith::ExtFOp::create(b, loc, to, v))
+                   : Value(arith::TruncFOp::create(b, loc, to, v));
+  }
   fromUnsigned = fromUnsigned || from.isInteger(1);
   auto sl = [&](Type t) { // arith works on signless integers
     return isa<IntegerType>(t) ? Type(b.getIntegerType(t.getIntOrFloatBitWidth())) : t;
@@ -716,6 +720,12 @@ LogicalResult ConvertOnnxToLinalgPass::lower(Operation *op) {
                                                                arith::ConstantIndexOp::create(nb, nl, 0));
                            i = arith::SelectOp::create(nb, nl, isNeg,
                                                        arith::AddIOp::create(nb, nl, i, axisDim), i);
+                           // Out-of-range indices (invalid ONNX) are clamped so
+                           // the read stays inside the tensor.
+                           Value zero = arith::ConstantIndexOp::create(nb, nl, 0);
+                           Value last = arith::SubIOp::create(
+                               nb, nl, axisDim, arith::ConstantIndexOp::create(nb, nl, 1));
+                           i = arith::MaxSIOp::create(nb, nl, zero, arith::MinSIOp::create(nb, nl, i, last));
                            SmallVector<Value> didx(pos.begin(), pos.begin() + axis);
                            didx.push_back(i);
                            didx.append(pos.begin() + axis + q, pos.end());
@@ -728,10 +738,18 @@ LogicalResult ConvertOnnxToLinalgPass::lower(Operation *op) {
             Value in = e.getInput();
             auto it = cast<RankedTensorType>(in.getType());
             int64_t R = rt.getRank(), r = it.getRank();
+            auto st = cast<RankedTensorType>(e.getShape().getType());
+            if (!st.hasStaticShape())
+              return fail("Expand with a shape of unknown length");
+            int64_t len = st.getNumElements(), off = R - len;
             SmallVector<Value> sizes;
             for (int64_t j = 0; j < R; ++j) {
-              Value t = L.element(e.getShape(), j);
               int64_t id = j - (R - r);
+              if (j < off) { // the shape is shorter: the input's size
+                sizes.push_back(L.dim(in, id));
+                continue;
+              }
+              Value t = L.element(e.getShape(), j - off);
               if (id >= 0) {
                 Value isOne = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, t, L.cidx(1));
                 t = arith::SelectOp::create(b, loc, isOne, L.dim(in, id), t);

@@ -85,3 +85,28 @@ save(model([helper.make_node("Add", ["x", "nowhere"], ["y"], name="add0")], [x],
 s = helper.make_tensor_value_info("s", TensorProto.STRING, [2])
 save(model([helper.make_node("Identity", ["s"], ["t"], name="id")], [s],
            [helper.make_tensor_value_info("t", TensorProto.STRING, [2])]), "string.onnx")
+
+# Verifier cases found by review: each must be an error naming the node.
+C = lambda n, a: numpy_helper.from_array(np.array(a, dtype=np.int64), n)
+anyf = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+save(model([helper.make_node("ConstantOfShape", ["s"], ["y"], name="cos")], [x], [anyf],
+           [C("s", [-5])]), "cos_negative.onnx")
+save(model([helper.make_node("Unsqueeze", ["x", "a"], ["y"], name="unsq")], [x], [anyf],
+           [C("a", [7])]), "unsqueeze_axis.onnx")
+save(model([helper.make_node("Reshape", ["x", "s"], ["y"], name="reshape")], [x], [anyf],
+           [C("s", [-1, 0, 0])]), "reshape_copy_past_rank.onnx")
+save(model([helper.make_node("Slice", ["x", "b", "e", "a"], ["y"], name="slice")], [x], [anyf],
+           [C("b", [0]), C("e", [2]), C("a", [5])]), "slice_axis.onnx")
+m = onnx.load(os.path.join(out, "ext.onnx"), load_external_data=False)
+for e in m.graph.initializer[0].external_data:
+    if e.key == "offset":
+        e.value = "2"
+if not any(e.key == "offset" for e in m.graph.initializer[0].external_data):
+    e = m.graph.initializer[0].external_data.add()
+    e.key, e.value = "offset", "2"
+save(m, "misaligned.onnx")
+# A .npy whose header lies about its shape.
+with open(os.path.join(out, "bad_shape.npy"), "wb") as f:
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 4), }"
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    f.write(b"\x93NUMPY\x01\x00" + bytes([len(header) & 0xff, len(header) >> 8]) + header.encode())
