@@ -60,6 +60,7 @@ namespace mlir {
 } // namespace mlir
 
 #include <cstring>
+#include <map>
 
 using namespace mlir;
 using namespace edgellm;
@@ -143,6 +144,7 @@ struct CompiledFunction::Impl {
     int64_t onnxType;
     int64_t rank;
     std::vector<int64_t> staticShape; ///< -1 where dynamic
+    std::vector<std::string> dimNames; ///< ONNX dim_params ("" when none)
   };
   std::vector<Port> args, results;
 };
@@ -159,6 +161,21 @@ bool CompiledFunction::run(const std::vector<HostTensor> &inputs,
   }
   // Memref descriptors: {allocated, aligned, offset, sizes[r], strides[r]}.
   std::vector<std::vector<int64_t>> argDescs;
+  // Named dynamic sizes (batch, sequence, ...) must agree across inputs.
+  std::map<std::string, std::pair<int64_t, size_t>> named;
+  for (size_t i = 0; i < inputs.size() && i < I.args.size(); ++i)
+    for (size_t d = 0; d < I.args[i].dimNames.size() && d < inputs[i].shape.size(); ++d) {
+      const std::string &n = I.args[i].dimNames[d];
+      if (n.empty())
+        continue;
+      auto [it, fresh] = named.insert({n, {inputs[i].shape[d], i}});
+      if (!fresh && it->second.first != inputs[i].shape[d]) {
+        error = "input " + std::to_string(i) + " dimension " + std::to_string(d) + " ('" + n +
+                "') is " + std::to_string(inputs[i].shape[d]) + ", but input " +
+                std::to_string(it->second.second) + " has " + std::to_string(it->second.first);
+        return false;
+      }
+    }
   for (size_t i = 0; i < inputs.size(); ++i) {
     const HostTensor &t = inputs[i];
     const Impl::Port &p = I.args[i];
@@ -268,6 +285,9 @@ static LogicalResult prepareSignature(func::FuncOp func, std::vector<Port> &args
     Port p;
     if (!port(t, p))
       return func.emitError("CPU path: argument of unknown rank");
+    if (auto names = func.getArgAttrOfType<ArrayAttr>(i, "onnx.dim_params"))
+      for (Attribute a : names)
+        p.dimNames.push_back(cast<StringAttr>(a).str());
     args.push_back(p);
     auto n = func.getArgAttrOfType<StringAttr>(i, "onnx.name");
     argNames.push_back(n ? n.str() : "arg" + std::to_string(i));
@@ -356,7 +376,10 @@ static nlohmann::json signatureJson(const std::vector<Port> &args,
   auto ports = [](const std::vector<Port> &ps, const std::vector<std::string> &names) {
     nlohmann::json a = nlohmann::json::array();
     for (size_t i = 0; i < ps.size(); ++i)
-      a.push_back({{"name", names[i]}, {"type", ps[i].onnxType}, {"shape", ps[i].staticShape}});
+      a.push_back({{"name", names[i]},
+                   {"type", ps[i].onnxType},
+                   {"shape", ps[i].staticShape},
+                   {"dims", ps[i].dimNames}});
     return a;
   };
   return {{"abi", 1}, {"inputs", ports(args, argNames)}, {"outputs", ports(results, resultNames)}};
@@ -498,16 +521,33 @@ std::unique_ptr<CompiledFunction> pipeline::loadCpuSharedLibrary(const std::stri
   }
   auto read = [&](const nlohmann::json &a, std::vector<Port> &out,
                   std::vector<std::string> &names) {
+    if (!a.is_array())
+      return false;
     for (const auto &p : a) {
-      names.push_back(p.value("name", std::string()));
+      if (!p.is_object() || !p.contains("name") || !p["name"].is_string() ||
+          !p.contains("type") || !p["type"].is_number_integer() || !p.contains("shape") ||
+          !p["shape"].is_array())
+        return false;
+      names.push_back(p["name"].get<std::string>());
       Port port;
-      port.onnxType = p.value("type", 0);
-      port.staticShape = p.value("shape", std::vector<int64_t>{});
+      port.onnxType = p["type"].get<int64_t>();
+      for (const auto &d : p["shape"]) {
+        if (!d.is_number_integer())
+          return false;
+        port.staticShape.push_back(d.get<int64_t>());
+      }
+      if (p.contains("dims") && p["dims"].is_array())
+        for (const auto &n : p["dims"])
+          port.dimNames.push_back(n.is_string() ? n.get<std::string>() : "");
       port.rank = int64_t(port.staticShape.size());
       out.push_back(port);
     }
+    return true;
   };
-  read(j["inputs"], fn->impl->args, fn->inputNames);
-  read(j["outputs"], fn->impl->results, fn->outputNames);
+  if (!read(j["inputs"], fn->impl->args, fn->inputNames) ||
+      !read(j["outputs"], fn->impl->results, fn->outputNames)) {
+    error = path + ": bad signature";
+    return nullptr;
+  }
   return fn;
 }
