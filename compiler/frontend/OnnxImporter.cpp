@@ -58,6 +58,8 @@ private:
   }
 
   Type convertType(const ::onnx::TypeProto &t, std::string &why);
+  FailureOr<RankedTensorType> tensorType(const ::onnx::TensorProto &t, Location loc,
+                                         StringRef what);
   FailureOr<ElementsAttr> convertTensor(const ::onnx::TensorProto &t, Location loc,
                                         StringRef what);
   FailureOr<Value> importInitializer(const ::onnx::TensorProto &t);
@@ -105,8 +107,10 @@ Type Importer::convertType(const ::onnx::TypeProto &t, std::string &why) {
   return RankedTensorType::get(shape, elt);
 }
 
-FailureOr<ElementsAttr> Importer::convertTensor(const ::onnx::TensorProto &t,
-                                                Location loc, StringRef what) {
+/// The type of a TensorProto: a supported element type and valid sizes (at
+/// most 2^40 elements).
+FailureOr<RankedTensorType> Importer::tensorType(const ::onnx::TensorProto &t,
+                                                 Location loc, StringRef what) {
   Type elt = eo::elementTypeOf(ctx, t.data_type());
   if (!elt)
     return emitError(loc) << what << ": unsupported data type "
@@ -117,7 +121,17 @@ FailureOr<ElementsAttr> Importer::convertTensor(const ::onnx::TensorProto &t,
   for (int64_t d : shape)
     if (d < 0 || __builtin_mul_overflow(n, d, &n) || n > (int64_t(1) << 40))
       return emitError(loc) << what << ": invalid dimensions", failure();
-  auto type = RankedTensorType::get(shape, elt);
+  return RankedTensorType::get(shape, elt);
+}
+
+FailureOr<ElementsAttr> Importer::convertTensor(const ::onnx::TensorProto &t,
+                                                Location loc, StringRef what) {
+  FailureOr<RankedTensorType> typeOr = tensorType(t, loc, what);
+  if (failed(typeOr))
+    return failure();
+  RankedTensorType type = *typeOr;
+  Type elt = type.getElementType();
+  int64_t n = type.getNumElements();
   unsigned bytes = elt.isInteger(1) ? 1 : elt.getIntOrFloatBitWidth() / 8;
   if (t.data_location() == ::onnx::TensorProto::EXTERNAL)
     return emitError(loc) << what << ": external data is only supported for "
@@ -175,19 +189,12 @@ FailureOr<Value> Importer::importInitializer(const ::onnx::TensorProto &t) {
       (e.key() == "offset" ? offset : length) = v;
     }
   }
-  Type elt = eo::elementTypeOf(ctx, t.data_type());
-  if (!elt)
-    return emitError(loc) << what << ": unsupported data type "
-                          << eo::dataTypeName(t.data_type()),
-           failure();
-  SmallVector<int64_t> shape(t.dims().begin(), t.dims().end());
-  int64_t count = 1;
-  for (int64_t d : shape)
-    if (d < 0 || __builtin_mul_overflow(count, d, &count) || count > (int64_t(1) << 40))
-      return emitError(loc) << what << ": invalid dimensions", failure();
-  auto type = RankedTensorType::get(shape, elt);
-  int64_t eltBytes = std::max<int64_t>(1, elt.getIntOrFloatBitWidth() / 8);
-  int64_t bytes = count * eltBytes;
+  FailureOr<RankedTensorType> typeOr = tensorType(t, loc, what);
+  if (failed(typeOr))
+    return failure();
+  RankedTensorType type = *typeOr;
+  int64_t eltBytes = std::max<int64_t>(1, type.getElementTypeBitWidth() / 8);
+  int64_t bytes = type.getNumElements() * eltBytes;
   if (offset % eltBytes != 0)
     return emitError(loc) << what << ": external data offset " << offset
                           << " is not a multiple of the element size " << eltBytes,
