@@ -59,8 +59,10 @@ namespace mlir {
 #include "mlir/Conversion/Passes.h.inc"
 } // namespace mlir
 
+#include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 
 using namespace mlir;
 using namespace edgellm;
@@ -259,6 +261,20 @@ bool CompiledFunction::run(const std::vector<HostTensor> &inputs,
       }
     }
     outputs.push_back(std::move(t));
+    at += 3 + 2 * p.rank;
+  }
+  // The results' buffers were malloc'd by the compiled code and belong to the
+  // caller now; free each once, unless it is an input's buffer or a global
+  // (MLIR marks those with 0xdeadbeef as the allocated pointer).
+  std::set<int64_t> inputs_, freed;
+  for (auto &d : argDescs)
+    inputs_.insert(d[0]);
+  at = 0;
+  for (const Impl::Port &p : I.results) {
+    int64_t allocated = resultBuf[at];
+    if (allocated && allocated != 0xdeadbeef && !inputs_.count(allocated) &&
+        freed.insert(allocated).second)
+      std::free(reinterpret_cast<void *>(allocated));
     at += 3 + 2 * p.rank;
   }
   return true;
