@@ -19,12 +19,7 @@ float QuantizedMatrix::value(int64_t row, int64_t col) const {
 
 QuantizedMatrix target::quantizeInt4(const float *w, int64_t k, int64_t n,
                                      isa::Sparsity sparsity) {
-  QuantizedMatrix m;
-  m.n = n;
-  m.k = k;
-  m.sparsity = sparsity;
-  m.q.assign(size_t(n * k), 0);
-  m.scales.assign(size_t(n * m.groups()), 0);
+  QuantizedMatrix m(n, k, sparsity);
   unsigned keep = isa::nonZerosPer8(sparsity);
   std::vector<float> row(k);
   for (int64_t o = 0; o < n; ++o) {
@@ -103,12 +98,7 @@ std::vector<uint8_t> target::packRows(const QuantizedMatrix &m) {
 
 QuantizedMatrix target::unpackRows(const uint8_t *data, int64_t n, int64_t k,
                                    isa::Sparsity sparsity) {
-  QuantizedMatrix m;
-  m.n = n;
-  m.k = k;
-  m.sparsity = sparsity;
-  m.q.assign(size_t(n * k), 0);
-  m.scales.assign(size_t(n * m.groups()), 0);
+  QuantizedMatrix m(n, k, sparsity);
   const uint32_t rowBeats = isa::q4RowBeats(uint32_t(k), sparsity);
   const unsigned payload = isa::groupPayloadBytes(sparsity);
   for (int64_t o = 0; o < n; ++o) {

@@ -21,6 +21,11 @@ namespace edgellm::target {
 /// A quantised [n out][k in] matrix (output-channel major, as the device
 /// reads it).
 struct QuantizedMatrix {
+  QuantizedMatrix() = default;
+  /// An all-zero n x k matrix (codes and scales).
+  QuantizedMatrix(int64_t n, int64_t k, isa::Sparsity sparsity)
+      : n(n), k(k), sparsity(sparsity), q(size_t(n * k), 0),
+        scales(size_t(n * ((k + isa::kQuantGroup - 1) / isa::kQuantGroup)), 0) {}
   int64_t n = 0, k = 0;
   isa::Sparsity sparsity = isa::Sparsity::Dense;
   std::vector<int8_t> q;         ///< n * k values in [-7, 7]

@@ -385,3 +385,17 @@ TEST(IsaEncoding, LiteralMmQ4) {
     EXPECT_EQ(got, expected[i]) << "word " << i << std::hex << " got " << got;
   }
 }
+
+TEST(IsaTable, DynamicValuesPairRegisterAndBase) {
+  const InstrSpec &l = spec(Opcode::Load);
+  EXPECT_EQ(l.fields[fieldIndex(l, "row_len_reg")].dynamicOf, fieldIndex(l, "row_len"));
+  EXPECT_EQ(l.fields[fieldIndex(l, "src_addr_reg")].dynamicOf, fieldIndex(l, "src_addr"));
+  EXPECT_EQ(l.fields[fieldIndex(l, "dst_addr_reg")].dynamicOf, fieldIndex(l, "dst_addr"));
+  EXPECT_EQ(l.fields[fieldIndex(l, "rows")].dynamicOf, -1);
+  const InstrSpec &s = spec(Opcode::Softmax);
+  EXPECT_EQ(s.fields[fieldIndex(s, "diag_reg")].dynamicOf, fieldIndex(s, "diag"));
+  // regop's registers are operands, not offsets.
+  const InstrSpec &r = spec(Opcode::RegOp);
+  for (unsigned i = 0; i < r.numFields; ++i)
+    EXPECT_EQ(r.fields[i].dynamicOf, -1);
+}

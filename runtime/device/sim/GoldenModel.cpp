@@ -489,15 +489,9 @@ RunResult GoldenModel::run(const std::vector<isa::Instruction> &program) {
     }
     const isa::InstrSpec &s = inst.spec();
     // Dynamic values are resolved at dispatch: x += R[x_reg].
-    for (unsigned fi = 0; fi < s.numFields; ++fi) {
-      std::string name = s.fields[fi].name;
-      if (name.size() > 4 && name.compare(name.size() - 4, 4, "_reg") == 0 &&
-          inst.opcode != isa::Opcode::RegOp) {
-        int base = isa::fieldIndex(s, name.substr(0, name.size() - 4).c_str());
-        if (base >= 0)
-          inst.values[base] += reg(inst.values[fi]);
-      }
-    }
+    for (unsigned fi = 0; fi < s.numFields; ++fi)
+      if (int base = s.fields[fi].dynamicOf; base >= 0)
+        inst.values[base] += reg(inst.values[fi]);
     switch (s.queue) {
     case isa::Queue::Dispatch:
       if (inst.opcode == isa::Opcode::RegOp) {

@@ -139,6 +139,9 @@ struct FieldSpec {
   uint32_t minValue = 0;
   uint32_t maxValue = 0;
   const char *doc = nullptr;
+  /// For a register field `x_reg` of a dynamic value `x + R[x_reg]`: the
+  /// index of `x` (set by buildTable from the naming rule), else -1.
+  int dynamicOf = -1;
 };
 
 struct InstrSpec {
@@ -173,6 +176,14 @@ inline constexpr InstrSpec kInstrHeads[] = {
 inline constexpr unsigned kNumInstrs =
     sizeof(kInstrHeads) / sizeof(kInstrHeads[0]);
 
+/// `name` is `base` followed by "_reg".
+constexpr bool isRegOf(const char *name, const char *base) {
+  while (*base && *name == *base)
+    ++name, ++base;
+  return *base == 0 && name[0] == '_' && name[1] == 'r' && name[2] == 'e' && name[3] == 'g' &&
+         name[4] == 0;
+}
+
 constexpr std::array<InstrSpec, kNumInstrs> buildTable() {
   std::array<InstrSpec, kNumInstrs> table{};
   for (unsigned i = 0; i < kNumInstrs; ++i) {
@@ -185,6 +196,13 @@ constexpr std::array<InstrSpec, kNumInstrs> buildTable() {
       table[i].usedBits += f.bits;
       table[i].fields[table[i].numFields++] = f;
     }
+    // Dynamic values: `x_reg` adds a register to `x` (regop's registers are
+    // operands, not offsets).
+    if (table[i].opcode != Opcode::RegOp)
+      for (unsigned r = 0; r < table[i].numFields; ++r)
+        for (unsigned b = 0; b < table[i].numFields; ++b)
+          if (isRegOf(table[i].fields[r].name, table[i].fields[b].name))
+            table[i].fields[r].dynamicOf = int(b);
   }
   return table;
 }
