@@ -37,4 +37,27 @@ def ElmToOnnx : Pass<"edgellm-elm-to-onnx", "mlir::func::FuncOp"> {
   let dependentDialects = ["::edgellm::onnx::OnnxDialect"];
 }
 
+def ElmLowerToEisa : Pass<"edgellm-elm-lower-to-eisa", "mlir::ModuleOp"> {
+  let summary = "Lay the FPGA ops out on the target and generate prefill/decode programs";
+  let description = [{
+    For the module's function (raised, quantised and placed): unified-layout
+    views of the onnx glue between FPGA ops, output-channel tiling of every
+    linear to half of WBUF, weights striped over the HBM pseudo-channels, the
+    KV cache in HBM, an ABUF planner that reuses buffers, instruction
+    generation with the step's values in registers (R1 pos, R2 past, R3
+    ntok) and dependency tokens from the scheduler. Appends
+    `eisa.program @prefill` and `eisa.program @decode` to the module
+    (docs/lowering.md).
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"vcu128\"",
+           "Target description (name or JSON path)">,
+    Option<"prefillTokens", "prefill-tokens", "unsigned", /*default=*/"0",
+           "Token capacity of the prefill program (0: the largest that fits, <= 128)">,
+    Option<"maxContext", "max-context", "unsigned", /*default=*/"0",
+           "KV-cache capacity in tokens (0: the model's positions, as far as KBUF allows)">,
+  ];
+  let dependentDialects = ["::edgellm::eisa::EisaDialect"];
+}
+
 #endif // EDGELLM_COMPILER_CONVERSION_PASSES_TD

@@ -50,11 +50,18 @@ OwningOpRef<ModuleOp> target::buildModule(MLIRContext *ctx, StringRef name,
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   OpBuilder b(ctx);
   b.setInsertionPointToEnd(module->getBody());
+  appendProgram(b, loc, name, program);
+  return module;
+}
+
+ProgramOp target::appendProgram(OpBuilder &b, Location loc, StringRef name,
+                                const std::vector<isa::Instruction> &program) {
+  OpBuilder::InsertionGuard guard(b);
   auto prog = ProgramOp::create(b, loc, name);
   b.setInsertionPointToEnd(&prog.getBodyBlock());
   for (const isa::Instruction &inst : program)
     createInstruction(b, loc, inst);
-  return module;
+  return prog;
 }
 
 static LogicalResult writeBytes(ModuleOp module, StringRef programName,

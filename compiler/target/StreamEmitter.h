@@ -27,6 +27,10 @@ mlir::OwningOpRef<mlir::ModuleOp>
 buildModule(mlir::MLIRContext *ctx, llvm::StringRef name,
             const std::vector<isa::Instruction> &program);
 
+/// Creates `eisa.program @name { ... }` at the builder's insertion point.
+eisa::ProgramOp appendProgram(mlir::OpBuilder &b, mlir::Location loc, llvm::StringRef name,
+                              const std::vector<isa::Instruction> &program);
+
 /// Registers eisa-to-binary and binary-to-eisa with mlir-translate drivers.
 void registerEisaTranslations();
 

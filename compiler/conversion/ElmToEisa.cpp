@@ -1,0 +1,1128 @@
+//===- ElmToEisa.cpp - Lowering a placed elm function to the device -------===//
+//
+// Layout, tiling, memory planning and instruction generation for the FPGA
+// part of a raised model (docs/lowering.md):
+//  1. analysis: the FPGA ops and the onnx ops between them become a small
+//     device graph of activation tensors ("views" of channel ranges). The
+//     onnx ops allowed between FPGA ops are those that are free in the
+//     unified [CH/16, token, 16] layout (token/batch transposes at batch 1,
+//     reshapes of the channel dims, channel splits at multiples of 16) and
+//     the KV-cache concatenation, which becomes a kv_append; anything else is
+//     an error naming the op (no rearrangement may remain on the device);
+//  2. weights: every linear is tiled by output channels to half of WBUF and
+//     its tiles are laid out one after another in one HBM stream striped
+//     over the 32 pseudo-channels; gammas and biases go to one DDR blob that
+//     every program loads into PBUF; the rotary table stays in DDR;
+//  3. per program (prefill: S tokens, decode: 1): an activation planner
+//     assigns ABUF ranges with reuse after each tensor's last use, then the
+//     instructions are generated with the step's values in registers
+//     (R1 pos, R2 past, R3 ntok) and the token scheduler orders the queues.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/conversion/ElmToEisa.h"
+#include "compiler/conversion/Passes.h"
+#include "compiler/target/StreamEmitter.h"
+#include "compiler/target/TokenScheduler.h"
+#include "dialects/elm/ElmDialect.h"
+#include "dialects/onnx/OnnxDialect.h"
+#include "edgellm/hw/IsaNumerics.h"
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "llvm/ADT/DenseMap.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+using namespace mlir;
+using namespace edgellm;
+using namespace edgellm::target;
+namespace eo = edgellm::onnx;
+
+namespace {
+
+constexpr int64_t L16 = isa::kLanes;
+constexpr int64_t kMaxTileRows = 256;
+int64_t blocksOf(int64_t c) { return (c + L16 - 1) / L16; }
+
+std::string nodeName(Operation *op) {
+  std::string name;
+  op->getLoc()->walk([&](Location l) {
+    if (auto n = dyn_cast<NameLoc>(l); n && name.empty())
+      name = n.getName().str();
+    return WalkResult::advance();
+  });
+  return name.empty() ? op->getName().getStringRef().str() : name;
+}
+
+/// A channel range of an activation tensor (all tokens).
+struct View {
+  int vt = -1;
+  int64_t offset = 0, channels = 0;
+};
+
+enum class Kind { Input, RmsNorm, Linear, Rope, KvAppend, Attention, Swiglu, Add, Output };
+
+struct DevOp {
+  Kind kind;
+  Operation *op = nullptr;
+  std::vector<View> in;
+  int out = -1;         ///< activation tensor written (new), -1 for in-place / none
+  int weight = -1, bias = -1, gamma = -1, table = -1; ///< indices into plan.weights
+  int cacheK = -1, cacheV = -1, cache = -1;
+  double eps = 0, scale = 1;
+  int64_t heads = 0, headDim = 0, rotDim = 0;
+  isa::PairMode pairs = isa::PairMode::Interleaved;
+  bool streamOut = false; ///< linear whose result only leaves the device: tiles go to DDR
+};
+
+struct Analysis {
+  std::vector<int64_t> vtChannels;
+  std::vector<DevOp> ops;
+  llvm::DenseMap<Value, View> views;
+  llvm::DenseMap<Value, int> caches;   ///< Concat result -> cache index
+  std::vector<int64_t> cacheChannels;  ///< per cache: G * D
+  llvm::DenseMap<Operation *, int> weightOf;
+  int inputVt = -1, outputVt = -1;
+};
+
+class Lowering {
+public:
+  Lowering(func::FuncOp func, const hw::TargetDesc &t, const conversion::LoweringOptions &o)
+      : func(func), t(t), opts(o) {}
+  FailureOr<DevicePlan> run();
+
+private:
+  LogicalResult analyse();
+  LogicalResult placeWeights();
+  LogicalResult generate(const std::string &name, uint32_t S, DeviceProgram &prog);
+  int weightIndex(Value v, WeightEncoding enc, Operation *user);
+  FailureOr<View> viewOf(Value v, Operation *user);
+  int newVt(int64_t channels) {
+    a.vtChannels.push_back(channels);
+    return int(a.vtChannels.size()) - 1;
+  }
+
+  func::FuncOp func;
+  const hw::TargetDesc &t;
+  const conversion::LoweringOptions &opts;
+  Analysis a;
+  DevicePlan plan;
+  uint64_t wbufSlot = 0, kbufSlot = 0;
+  unsigned kbufSlots = 1;
+};
+
+//===----------------------------------------------------------------------===//
+// Analysis
+//===----------------------------------------------------------------------===//
+
+bool isWeight(Value v) {
+  Operation *d = v.getDefiningOp();
+  return d && (llvm::isa<eo::ExternalDataOp>(d) || llvm::isa<eo::ConstantOp>(d)) &&
+         cast<RankedTensorType>(v.getType()).hasStaticShape();
+}
+
+int Lowering::weightIndex(Value v, WeightEncoding enc, Operation *user) {
+  Operation *d = v.getDefiningOp();
+  auto it = a.weightOf.find(d);
+  if (it != a.weightOf.end())
+    return it->second;
+  PlacedWeight w;
+  w.source = v;
+  w.encoding = enc;
+  if (auto ext = dyn_cast<eo::ExternalDataOp>(d))
+    w.name = ext.getName().str();
+  else
+    w.name = nodeName(d) == "onnx.Constant" ? nodeName(user) + ".const" : nodeName(d);
+  auto ty = cast<RankedTensorType>(v.getType());
+  if (ty.getRank() == 2) {
+    w.k = ty.getDimSize(0);
+    w.n = ty.getDimSize(1);
+  } else {
+    w.n = ty.getNumElements();
+  }
+  plan.weights.push_back(w);
+  int idx = int(plan.weights.size()) - 1;
+  a.weightOf[d] = idx;
+  return idx;
+}
+
+/// Product of the dims after the token and batch dims.
+int64_t channelsOf(Type ty) {
+  auto r = cast<RankedTensorType>(ty);
+  int64_t c = 1;
+  for (int64_t i = 2; i < r.getRank(); ++i) {
+    if (r.isDynamicDim(i))
+      return -1;
+    c *= r.getDimSize(i);
+  }
+  return r.getRank() >= 3 ? c : -1;
+}
+
+FailureOr<View> Lowering::viewOf(Value v, Operation *user) {
+  auto it = a.views.find(v);
+  if (it != a.views.end())
+    return it->second;
+  Operation *d = v.getDefiningOp();
+  InFlightDiagnostic diag = user->emitError();
+  diag << "'" << nodeName(user) << "' runs on the FPGA but its operand ";
+  if (d)
+    diag << "is computed on the CPU by '" << nodeName(d) << "' (" << d->getName()
+         << "); only the embedding lookup may feed the device";
+  else
+    diag << "is a graph input the device does not read";
+  return failure();
+}
+
+bool isPlacedOn(Operation *op, elm::Device dev) {
+  auto attr = op->getAttrOfType<elm::DeviceAttr>("device");
+  return attr && attr.getValue() == dev;
+}
+
+/// Traces the rotary operand back to Gather(table, position ids).
+Value rotaryTable(Value v) {
+  while (Operation *d = v.getDefiningOp()) {
+    if (llvm::isa<eo::ReshapeOp, eo::TransposeOp, eo::UnsqueezeOp>(d)) {
+      v = d->getOperand(0);
+      continue;
+    }
+    if (auto g = dyn_cast<eo::GatherOp>(d))
+      return isWeight(g.getData()) ? g.getData() : Value();
+    return Value();
+  }
+  return Value();
+}
+
+LogicalResult Lowering::analyse() {
+  ModelShape &m = plan.model;
+  int adds = 0;
+  for (Operation &opRef : func.getBody().front()) {
+    Operation *op = &opRef;
+    if (auto emb = dyn_cast<elm::EmbeddingOp>(op)) {
+      if (isPlacedOn(op, elm::Device::fpga))
+        return op->emitError("the embedding lookup must run on the host");
+      if (a.inputVt >= 0)
+        return op->emitError("a second embedding lookup: the device takes one input");
+      int64_t c = cast<RankedTensorType>(emb.getTable().getType()).getDimSize(1);
+      a.inputVt = newVt(c);
+      a.views[emb.getResult()] = {a.inputVt, 0, c};
+      DevOp d{Kind::Input, op};
+      d.out = a.inputVt;
+      a.ops.push_back(d);
+      m.hidden = c;
+      m.vocab = cast<RankedTensorType>(emb.getTable().getType()).getDimSize(0);
+      if (!isWeight(emb.getTable()))
+        return op->emitError("the embedding table is not a weight");
+      plan.embedding.source = emb.getTable();
+      plan.embedding.n = m.vocab;
+      plan.embedding.k = c;
+      plan.embedding.encoding = WeightEncoding::F16Vector;
+      if (auto ext = emb.getTable().getDefiningOp<eo::ExternalDataOp>())
+        plan.embedding.name = ext.getName().str();
+      plan.hostOps.push_back({nodeName(op), "elm.embedding",
+                              "table lookup by token id: the host holds the tokens",
+                              double(c) * 2});
+      continue;
+    }
+    if (op->getDialect() && op->getDialect()->getNamespace() == "elm") {
+      if (!isPlacedOn(op, elm::Device::fpga))
+        return op->emitError() << "'" << nodeName(op)
+                               << "' is placed on the CPU between FPGA ops: packages "
+                                  "support one FPGA segment (place it on the FPGA or "
+                                  "compile with --target=cpu)";
+    }
+    auto operandsMapped = [&] {
+      for (Value v : op->getOperands())
+        if (a.views.count(v) || a.caches.count(v))
+          return true;
+      return false;
+    };
+    if (auto norm = dyn_cast<elm::RmsNormOp>(op)) {
+      auto x = viewOf(norm.getInput(), op);
+      if (failed(x))
+        return failure();
+      if (!isWeight(norm.getGamma()))
+        return op->emitError("gamma is not a weight");
+      DevOp d{Kind::RmsNorm, op};
+      d.in = {*x};
+      d.gamma = weightIndex(norm.getGamma(), WeightEncoding::F16Vector, op);
+      d.eps = norm.getEps().convertToDouble();
+      d.out = newVt(x->channels);
+      a.views[norm.getResult()] = {d.out, 0, x->channels};
+      a.ops.push_back(d);
+      continue;
+    }
+    if (auto lin = dyn_cast<elm::LinearOp>(op)) {
+      auto x = viewOf(lin.getInput(), op);
+      if (failed(x))
+        return failure();
+      if (!isWeight(lin.getWeight()))
+        return op->emitError("the weight is not a stored tensor");
+      WeightEncoding enc;
+      switch (lin.getFormat()) {
+      case elm::WeightFormat::int4_g128:
+      case elm::WeightFormat::int4_g128_sparse:
+        enc = WeightEncoding::Int4Rows;
+        break;
+      case elm::WeightFormat::f16:
+        enc = WeightEncoding::F16Tiles;
+        break;
+      default:
+        return op->emitError("weights must be quantised (int4_g128) or f16 for the FPGA: "
+                             "run edgellm-elm-quantize first");
+      }
+      DevOp d{Kind::Linear, op};
+      d.in = {*x};
+      d.weight = weightIndex(lin.getWeight(), enc, op);
+      PlacedWeight &w = plan.weights[d.weight];
+      w.sparsity = isa::Sparsity::Dense;
+      if (auto dens = lin.getDensity()) {
+        double v = dens->convertToDouble();
+        w.sparsity = v == 0.5 ? isa::Sparsity::Half
+                     : v == 0.25 ? isa::Sparsity::Quarter
+                                 : isa::Sparsity::Eighth;
+      }
+      if (w.k != x->channels)
+        return op->emitError("weight rows do not match the input channels");
+      if (lin.getBias()) {
+        if (!isWeight(lin.getBias()))
+          return op->emitError("the bias is not a weight");
+        d.bias = weightIndex(lin.getBias(), WeightEncoding::F16Vector, op);
+      }
+      d.out = newVt(w.n);
+      a.views[lin.getResult()] = {d.out, 0, w.n};
+      a.ops.push_back(d);
+      continue;
+    }
+    if (auto rope = dyn_cast<elm::RopeOp>(op)) {
+      auto x = viewOf(rope.getInput(), op);
+      if (failed(x))
+        return failure();
+      Value table = rotaryTable(rope.getCosSin());
+      if (!table)
+        return op->emitError("the rotary operand is not a position gather of a stored table");
+      auto ty = cast<RankedTensorType>(rope.getInput().getType());
+      DevOp d{Kind::Rope, op};
+      d.in = {*x};
+      d.heads = ty.getDimSize(ty.getRank() - 2);
+      d.headDim = ty.getDimSize(ty.getRank() - 1);
+      d.rotDim = int64_t(rope.getRotDim());
+      d.pairs = rope.getPairs() == elm::PairLayout::interleaved ? isa::PairMode::Interleaved
+                                                                  : isa::PairMode::Halves;
+      if (d.rotDim % 8 || d.headDim % 2)
+        return op->emitError() << "rotary dims (" << d.rotDim << " of " << d.headDim
+                               << ") do not fit the rope instruction (a multiple of 8)";
+      d.table = weightIndex(table, WeightEncoding::F32Raw, op);
+      auto tt = cast<RankedTensorType>(table.getType());
+      if (tt.getElementType() != Float32Type::get(op->getContext()) ||
+          tt.getNumElements() != tt.getDimSize(0) * d.rotDim)
+        return op->emitError("the rotary table is not [positions, rot_dim/2, 2] binary32");
+      m.rotDim = d.rotDim;
+      m.maxPositions = tt.getDimSize(0);
+      m.pairs = d.pairs == isa::PairMode::Interleaved ? "interleaved" : "halves";
+      // In place when nothing else reads the input afterwards.
+      bool single = true;
+      for (Value v = rope.getInput(); single;) {
+        single = v.hasOneUse();
+        Operation *d = v.getDefiningOp();
+        if (!d || !llvm::isa<eo::ReshapeOp, eo::TransposeOp>(d))
+          break;
+        v = d->getOperand(0);
+      }
+      if (single) {
+        a.views[rope.getResult()] = *x;
+      } else {
+        d.out = newVt(x->channels);
+        a.views[rope.getResult()] = {d.out, 0, x->channels};
+      }
+      a.ops.push_back(d);
+      continue;
+    }
+    if (auto att = dyn_cast<elm::AttentionOp>(op)) {
+      auto q = viewOf(att.getQ(), op);
+      if (failed(q))
+        return failure();
+      // Decode exports concatenate the past (a cache already); prefill
+      // exports attend over the new keys/values only: append them first.
+      int caches[2];
+      for (int which = 0; which < 2; ++which) {
+        Value kv = which ? att.getV() : att.getK();
+        auto c = a.caches.find(kv);
+        if (c != a.caches.end()) {
+          caches[which] = c->second;
+          continue;
+        }
+        auto v = a.views.find(kv);
+        if (v == a.views.end() || v->second.channels % L16 || v->second.offset % L16)
+          return op->emitError("attention keys/values are neither the KV-cache concatenation "
+                               "nor whole channel blocks computed on the FPGA");
+        caches[which] = int(a.cacheChannels.size());
+        a.cacheChannels.push_back(v->second.channels);
+        a.caches[kv] = caches[which];
+        DevOp d{Kind::KvAppend, op};
+        d.in = {v->second};
+        d.cache = caches[which];
+        a.ops.push_back(d);
+      }
+      auto qt = cast<RankedTensorType>(att.getQ().getType());
+      auto kt = cast<RankedTensorType>(att.getK().getType());
+      DevOp d{Kind::Attention, op};
+      d.in = {*q};
+      d.cacheK = caches[0];
+      d.cacheV = caches[1];
+      d.heads = qt.getDimSize(2);
+      d.headDim = qt.getDimSize(3);
+      d.scale = att.getScale().convertToDouble();
+      m.heads = d.heads;
+      m.kvHeads = kt.getDimSize(2);
+      m.headDim = d.headDim;
+      if (d.headDim % L16)
+        return op->emitError() << "head_dim " << d.headDim
+                               << " is not a multiple of 16 lanes: the attention engine "
+                                  "reads heads as whole channel blocks";
+      d.out = newVt(d.heads * d.headDim);
+      a.views[att.getResult()] = {d.out, 0, d.heads * d.headDim};
+      a.ops.push_back(d);
+      ++m.layers;
+      continue;
+    }
+    if (auto sw = dyn_cast<elm::SwigluOp>(op)) {
+      auto x = viewOf(sw.getInput(), op);
+      if (failed(x))
+        return failure();
+      int64_t c = x->channels / 2;
+      if (c % L16)
+        return op->emitError() << "SwiGLU halves of " << c
+                               << " channels are not whole channel blocks";
+      DevOp d{Kind::Swiglu, op};
+      d.in = {{x->vt, x->offset, c}, {x->vt, x->offset + c, c}};
+      d.out = newVt(c);
+      a.views[sw.getResult()] = {d.out, 0, c};
+      a.ops.push_back(d);
+      m.ffn = c;
+      continue;
+    }
+    if (auto add = dyn_cast<elm::AddOp>(op)) {
+      auto l = viewOf(add.getLhs(), op), r = viewOf(add.getRhs(), op);
+      if (failed(l) || failed(r))
+        return failure();
+      DevOp d{Kind::Add, op};
+      d.in = {*l, *r};
+      d.out = newVt(l->channels);
+      a.views[add.getResult()] = {d.out, 0, l->channels};
+      a.ops.push_back(d);
+      ++adds;
+      continue;
+    }
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      for (Value v : ret.getOperands()) {
+        auto it = a.views.find(v);
+        if (it == a.views.end())
+          continue; // KV caches (device-resident) and host values
+        if (a.outputVt >= 0)
+          return op->emitError("the device returns more than one activation");
+        DevOp d{Kind::Output, op};
+        d.in = {it->second};
+        a.outputVt = it->second.vt;
+        a.ops.push_back(d);
+      }
+      continue;
+    }
+    if (!operandsMapped())
+      continue; // host glue not on the device's path (mask, shapes, rotary gather)
+    // onnx between FPGA ops: only what the unified layout makes free.
+    if (auto tr = dyn_cast<eo::TransposeOp>(op)) {
+      auto perm = tr.getPerm();
+      bool swap01 = perm && perm->size() >= 2;
+      if (swap01)
+        for (size_t i = 0; i < perm->size(); ++i) {
+          int64_t want = i == 0 ? 1 : i == 1 ? 0 : int64_t(i);
+          swap01 &= cast<IntegerAttr>((*perm)[i]).getInt() == want;
+        }
+      if (!swap01)
+        return op->emitError() << "'" << nodeName(op)
+                               << "' rearranges data between FPGA ops (only the token/batch "
+                                  "swap is free in the unified layout at batch 1)";
+      a.views[tr.getResult()] = a.views.lookup(tr.getData());
+      continue;
+    }
+    if (auto rs = dyn_cast<eo::ReshapeOp>(op)) {
+      View v = a.views.lookup(rs.getData());
+      if (channelsOf(rs.getResult().getType()) != v.channels)
+        return op->emitError() << "'" << nodeName(op)
+                               << "' reshapes across the token dims between FPGA ops";
+      a.views[rs.getResult()] = v;
+      continue;
+    }
+    if (auto sp = dyn_cast<eo::SplitOp>(op)) {
+      View v = a.views.lookup(sp.getInput());
+      auto ty = cast<RankedTensorType>(sp.getInput().getType());
+      int64_t axis = int64_t(sp.getAxis());
+      if (axis < 0)
+        axis += ty.getRank();
+      if (axis != ty.getRank() - 1 || ty.getRank() < 3)
+        return op->emitError("only channel splits (the last axis) are free on the device");
+      int64_t off = v.offset;
+      for (Value r : sp.getOutputs()) {
+        int64_t c = cast<RankedTensorType>(r.getType()).getDimSize(axis);
+        if ((off - v.offset) % L16)
+          return op->emitError() << "channel split at " << off - v.offset
+                                 << " is not a multiple of 16 lanes";
+        a.views[r] = {v.vt, off, c};
+        off += c;
+      }
+      continue;
+    }
+    if (auto cat = dyn_cast<eo::ConcatOp>(op)) {
+      // The KV cache: Concat(past input, new keys/values) along the tokens.
+      if (cat.getInputs().size() == 2 && cat.getAxis() == 0 &&
+          llvm::isa<BlockArgument>(cat.getInputs()[0]) && a.views.count(cat.getInputs()[1])) {
+        View v = a.views.lookup(cat.getInputs()[1]);
+        int idx = int(a.cacheChannels.size());
+        a.cacheChannels.push_back(v.channels);
+        if (v.channels % L16 || v.offset % L16)
+          return op->emitError("KV-cache channels are not whole channel blocks");
+        a.caches[cat.getResult()] = idx;
+        DevOp d{Kind::KvAppend, op};
+        d.in = {v};
+        d.cache = idx;
+        a.ops.push_back(d);
+        continue;
+      }
+    }
+    return op->emitError() << "'" << nodeName(op) << "' (" << op->getName()
+                           << ") sits between FPGA ops and is not free in the unified "
+                              "layout: no rearrangement may remain on the device";
+  }
+  if (a.inputVt < 0)
+    return func.emitError("no embedding lookup: the device needs the token embeddings");
+  if (a.outputVt < 0)
+    return func.emitError("the function returns nothing computed on the FPGA");
+  if (m.layers == 0)
+    return func.emitError("no attention layer was raised: nothing to run on the device");
+  m.vocab = a.vtChannels[a.outputVt];
+  (void)adds;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Weights and fixed memory
+//===----------------------------------------------------------------------===//
+
+uint64_t roundUp(uint64_t v, uint64_t m) { return (v + m - 1) / m * m; }
+
+LogicalResult Lowering::placeWeights() {
+  uint64_t wbufBeats = t.onchip.wbufKiB * 1024 / isa::kBeatBytes;
+  wbufSlot = wbufBeats / 2;
+  // HBM stream: linears in program order.
+  uint64_t stream = 0;
+  for (DevOp &d : a.ops) {
+    if (d.kind != Kind::Linear)
+      continue;
+    PlacedWeight &w = plan.weights[d.weight];
+    if (w.inHbm)
+      continue;
+    uint64_t rowBeats = w.encoding == WeightEncoding::Int4Rows
+                            ? isa::q4RowBeats(uint32_t(w.k), w.sparsity)
+                            : uint64_t(blocksOf(w.k)); // one column of a [k/16, nt, 16] tile
+    // Tiles of at most 256 outputs: the last tile's compute cannot overlap a
+    // load, so smaller tiles stream closer to the HBM rate (docs/timing.md).
+    int64_t rows = std::min<int64_t>(int64_t(wbufSlot / rowBeats), kMaxTileRows) / L16 * L16;
+    if (rows < L16)
+      return d.op->emitError() << "16 output rows of this weight (" << 16 * rowBeats
+                               << " beats) do not fit half of WBUF";
+    w.tileRows = std::min<int64_t>(rows, w.n);
+    w.inHbm = true;
+    w.beat = stream;
+    for (int64_t n0 = 0; n0 < w.n; n0 += w.tileRows)
+      stream += roundUp(std::min<int64_t>(w.tileRows, w.n - n0) * rowBeats, isa::kHbmChannels);
+    w.beats = stream - w.beat;
+    if (w.k > 0xffff || w.n > 0xffff)
+      return d.op->emitError("a linear layer larger than 65535 in or out channels");
+  }
+  plan.hbmStreamBeats = stream;
+  uint64_t weightBeatsPerChannel = stream / isa::kHbmChannels;
+
+  // DDR: the parameter blob (gammas, biases), then the rotary table.
+  uint64_t params = 0;
+  for (PlacedWeight &w : plan.weights)
+    if (w.encoding == WeightEncoding::F16Vector) {
+      w.beat = params;
+      w.beats = uint64_t(blocksOf(w.n));
+      params += w.beats;
+    }
+  uint64_t pbufBeats = t.onchip.pbufKiB * 1024 / isa::kBeatBytes;
+  if (params > pbufBeats / 2)
+    return func.emitError() << "gammas and biases take " << params
+                            << " beats: more than half of PBUF";
+  plan.ddrParamsBeat = 0;
+  plan.ddrParamsBeats = params;
+  uint64_t ddr = roundUp(params, 64);
+  for (PlacedWeight &w : plan.weights)
+    if (w.encoding == WeightEncoding::F32Raw) {
+      w.beat = ddr;
+      w.beats = uint64_t(w.n) * 4 / isa::kBeatBytes;
+      plan.ddrTableBeat = ddr;
+      plan.ddrTableBeats = w.beats;
+      ddr = roundUp(ddr + w.beats, 64);
+    }
+
+  // KV cache: capacity L; K and V of one group in a KBUF slot.
+  ModelShape &m = plan.model;
+  uint64_t kbufBeats = t.onchip.kbufKiB * 1024 / isa::kBeatBytes;
+  uint64_t dBlocks = uint64_t(m.headDim / L16);
+  uint64_t L = opts.maxContext ? opts.maxContext : uint64_t(m.maxPositions);
+  if (L == 0)
+    L = 2048;
+  uint64_t fit = kbufBeats / (2 * dBlocks) / L16 * L16;
+  if (opts.maxContext && opts.maxContext > fit)
+    return func.emitError() << "--max-context=" << opts.maxContext
+                            << ": K and V of one group need " << 2 * dBlocks * opts.maxContext
+                            << " beats, KBUF holds " << kbufBeats;
+  L = std::min<uint64_t>({L, fit, 0xffff});
+  if (m.maxPositions && L > uint64_t(m.maxPositions))
+    L = uint64_t(m.maxPositions);
+  plan.maxContext = uint32_t(L);
+  kbufSlot = 2 * dBlocks * L;
+  kbufSlots = kbufBeats >= 2 * kbufSlot ? 2 : 1;
+
+  uint64_t kvBase = roundUp(weightBeatsPerChannel, 4096);
+  for (size_t i = 0; i < a.cacheChannels.size(); ++i) {
+    KvCacheRegion r;
+    r.layer = int(i / 2);
+    r.isValue = i % 2;
+    r.beats = uint64_t(blocksOf(a.cacheChannels[i])) * L;
+    uint64_t ch = i % isa::kHbmChannels, off = kvBase + (i / isa::kHbmChannels) * r.beats;
+    if (off + r.beats > isa::kHbmChannelBeats)
+      return func.emitError("weights and KV cache do not fit HBM");
+    r.hbmAddr = (ch << 23) + off;
+    plan.kvCache.push_back(r);
+  }
+  if (kvBase > isa::kHbmChannelBeats)
+    return func.emitError("the weights do not fit HBM");
+  plan.ddrInputBeat = ddr; // sizes set once the capacities are known
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Activation memory (ABUF) planner
+//===----------------------------------------------------------------------===//
+
+class Arena {
+public:
+  explicit Arena(uint64_t capacity) : capacity(capacity) { free[0] = capacity; }
+  /// First fit; ~0 when full.
+  uint64_t alloc(uint64_t n) {
+    if (n == 0)
+      n = 1;
+    for (auto it = free.begin(); it != free.end(); ++it)
+      if (it->second >= n) {
+        uint64_t at = it->first, len = it->second;
+        free.erase(it);
+        if (len > n)
+          free[at + n] = len - n;
+        used += n;
+        peak = std::max(peak, at + n);
+        sizes[at] = n;
+        return at;
+      }
+    return ~0ull;
+  }
+  void release(uint64_t at) {
+    uint64_t n = sizes[at];
+    sizes.erase(at);
+    used -= n;
+    auto next = free.lower_bound(at);
+    if (next != free.end() && next->first == at + n) {
+      n += next->second;
+      free.erase(next);
+    }
+    auto prev = free.lower_bound(at);
+    if (prev != free.begin()) {
+      --prev;
+      if (prev->first + prev->second == at) {
+        prev->second += n;
+        return;
+      }
+    }
+    free[at] = n;
+  }
+  uint64_t peak = 0;
+
+private:
+  uint64_t capacity, used = 0;
+  std::map<uint64_t, uint64_t> free, sizes;
+};
+
+//===----------------------------------------------------------------------===//
+// Instruction generation
+//===----------------------------------------------------------------------===//
+
+constexpr unsigned R1 = isa::kRegPos, R2 = isa::kRegPast, R3 = isa::kRegNumTokens;
+constexpr unsigned RTableOff = 4, RLen = 5, RTableLen = 6;
+constexpr uint32_t ABUF = uint32_t(isa::Buf::Abuf), WBUF = uint32_t(isa::Buf::Wbuf),
+                   KBUF = uint32_t(isa::Buf::Kbuf), PBUF = uint32_t(isa::Buf::Pbuf);
+
+LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProgram &prog) {
+  prog.name = name;
+  prog.tokenCapacity = S;
+  std::vector<isa::Instruction> code;
+  auto emit = [&](auto instr) { code.push_back(isa::toInstruction(instr)); };
+  const ModelShape &m = plan.model;
+  uint64_t L = plan.maxContext;
+  uint32_t rot8 = uint32_t(m.rotDim / 8);
+
+  // Liveness.
+  std::vector<int> lastUse(a.vtChannels.size(), -1);
+  for (size_t i = 0; i < a.ops.size(); ++i)
+    for (const View &v : a.ops[i].in)
+      lastUse[v.vt] = int(i);
+  std::vector<uint64_t> addr(a.vtChannels.size(), ~0ull);
+  uint64_t abufBeats = t.onchip.abufKiB * 1024 / isa::kBeatBytes;
+  Arena arena(abufBeats);
+  auto allocVt = [&](int vt) -> bool {
+    addr[vt] = arena.alloc(uint64_t(blocksOf(a.vtChannels[vt])) * S);
+    return addr[vt] != ~0ull;
+  };
+  auto at = [&](const View &v) -> uint32_t {
+    return uint32_t(addr[v.vt] + uint64_t(v.offset / L16) * S);
+  };
+  auto full = [&](Operation *op) {
+    return op->emitError() << "activations do not fit ABUF at " << S << " tokens";
+  };
+  // Which linears stream their result straight to DDR.
+  for (DevOp &d : a.ops)
+    if (d.kind == Kind::Linear && d.out == a.outputVt) {
+      int uses = 0;
+      for (const DevOp &e : a.ops)
+        for (const View &v : e.in)
+          uses += v.vt == d.out;
+      d.streamOut = uses == 1;
+    }
+
+  // Prologue: derived registers, parameters, rotary rows, the input.
+  uint32_t ropeAddr = uint32_t(plan.ddrParamsBeats);
+  if (m.rotDim) {
+    emit(isa::RegOp{{}, uint32_t(isa::AluOp::Mul), RTableOff, R1, 0, rot8});
+    emit(isa::RegOp{{}, uint32_t(isa::AluOp::Mul), RTableLen, R3, 0, rot8});
+  }
+  emit(isa::RegOp{{}, uint32_t(isa::AluOp::Add), RLen, R2, R3, 0});
+  if (plan.ddrParamsBeats) {
+    isa::Load l;
+    l.src_mem = uint32_t(isa::ExtMem::Ddr);
+    l.dst_buf = PBUF;
+    l.src_addr = uint32_t(plan.ddrParamsBeat);
+    l.dst_addr = 0;
+    l.rows = 1;
+    l.row_len = uint32_t(plan.ddrParamsBeats);
+    emit(l);
+  }
+  if (m.rotDim) {
+    if (ropeAddr + uint64_t(S) * rot8 > t.onchip.pbufKiB * 1024 / isa::kBeatBytes)
+      return func.emitError("rotary rows do not fit PBUF");
+    isa::Load l;
+    l.src_mem = uint32_t(isa::ExtMem::Ddr);
+    l.dst_buf = PBUF;
+    l.src_addr = uint32_t(plan.ddrTableBeat);
+    l.src_addr_reg = RTableOff;
+    l.dst_addr = ropeAddr;
+    l.rows = 1;
+    l.row_len = 0;
+    l.row_len_reg = RTableLen;
+    emit(l);
+  }
+  std::vector<ProgramRegion> regions;
+  uint32_t regionStart = 0;
+  int adds = 0, layer = 0;
+  auto closeRegion = [&](const std::string &n) {
+    if (code.size() > regionStart)
+      regions.push_back({n, regionStart, uint32_t(code.size() - 1)});
+    regionStart = uint32_t(code.size());
+  };
+  unsigned wslot = 0, kslot = 0;
+
+  for (size_t i = 0; i < a.ops.size(); ++i) {
+    DevOp &d = a.ops[i];
+    if (d.out >= 0 && !(d.kind == Kind::Linear && d.streamOut) && !allocVt(d.out))
+      return full(d.op);
+    switch (d.kind) {
+    case Kind::Input: {
+      isa::Load l;
+      l.src_mem = uint32_t(isa::ExtMem::Ddr);
+      l.dst_buf = ABUF;
+      l.src_addr = uint32_t(plan.ddrInputBeat);
+      l.dst_addr = uint32_t(addr[d.out]);
+      l.rows = uint32_t(blocksOf(a.vtChannels[d.out]));
+      l.row_len_reg = R3;
+      l.src_stride = S;
+      l.dst_stride = S;
+      emit(l);
+      closeRegion("prologue");
+      break;
+    }
+    case Kind::RmsNorm: {
+      isa::RmsNorm r;
+      r.x_buf = ABUF, r.x_addr = at(d.in[0]), r.x_stride = S;
+      r.y_buf = ABUF, r.y_addr = uint32_t(addr[d.out]), r.y_stride = S;
+      r.g_buf = PBUF, r.g_addr = uint32_t(plan.weights[d.gamma].beat);
+      r.m_reg = R3;
+      r.c = uint32_t(d.in[0].channels);
+      r.eps = isa::bitsFromF32(float(d.eps));
+      emit(r);
+      break;
+    }
+    case Kind::Linear: {
+      const PlacedWeight &w = plan.weights[d.weight];
+      bool q4 = w.encoding == WeightEncoding::Int4Rows;
+      uint64_t rowBeats = q4 ? isa::q4RowBeats(uint32_t(w.k), w.sparsity) : blocksOf(w.k);
+      uint64_t stream = w.beat;
+      uint64_t stage[2] = {~0ull, ~0ull};
+      if (d.streamOut)
+        for (auto &s : stage)
+          if ((s = arena.alloc(uint64_t(blocksOf(w.tileRows)) * S)) == ~0ull)
+            return full(d.op);
+      for (int64_t n0 = 0, tile = 0; n0 < w.n; n0 += w.tileRows, ++tile) {
+        int64_t nt = std::min<int64_t>(w.tileRows, w.n - n0);
+        uint64_t beats = uint64_t(nt) * rowBeats;
+        uint32_t slot = uint32_t(wslot++ % 2 * wbufSlot);
+        isa::Load l;
+        l.src_mem = uint32_t(isa::ExtMem::Hbm);
+        l.dst_buf = WBUF;
+        l.src_addr = uint32_t(stream / isa::kHbmChannels);
+        l.dst_addr = slot;
+        l.rows = 1;
+        l.row_len = uint32_t(beats);
+        l.hbm_stripe = isa::kHbmChannels;
+        emit(l);
+        stream += roundUp(beats, isa::kHbmChannels);
+        uint32_t yAddr = d.streamOut ? uint32_t(stage[tile % 2])
+                                     : uint32_t(addr[d.out] + uint64_t(n0 / L16) * S);
+        uint32_t bAddr = d.bias >= 0 ? uint32_t(plan.weights[d.bias].beat + n0 / L16) : 0;
+        if (q4) {
+          isa::MmQ4 mm;
+          mm.x_buf = ABUF, mm.x_addr = at(d.in[0]), mm.x_stride = S;
+          mm.w_buf = WBUF, mm.w_addr = slot;
+          mm.y_buf = ABUF, mm.y_addr = yAddr, mm.y_stride = S;
+          if (d.bias >= 0)
+            mm.has_bias = 1, mm.b_buf = PBUF, mm.b_addr = bAddr;
+          mm.m_reg = R3;
+          mm.k = uint32_t(w.k);
+          mm.n = uint32_t(nt);
+          mm.sparsity = uint32_t(w.sparsity);
+          emit(mm);
+        } else {
+          isa::MmF16 mm;
+          mm.a_buf = ABUF, mm.a_addr = at(d.in[0]), mm.a_stride = S;
+          mm.b_buf = WBUF, mm.b_addr = slot, mm.b_stride = uint32_t(nt);
+          mm.c_buf = ABUF, mm.c_addr = yAddr, mm.c_stride = S;
+          mm.m_reg = R3;
+          mm.n = uint32_t(nt);
+          mm.k = uint32_t(w.k);
+          mm.trans_b = 1;
+          mm.alpha = isa::bitsFromF32(1.0f);
+          emit(mm);
+          if (d.bias >= 0) {
+            isa::Eltwise e;
+            e.op = uint32_t(isa::EwOp::Add);
+            e.a_buf = ABUF, e.a_addr = yAddr, e.a_stride = S;
+            e.b_buf = PBUF, e.b_addr = bAddr, e.b_stride = 1;
+            e.y_buf = ABUF, e.y_addr = yAddr, e.y_stride = S;
+            e.m_reg = R3;
+            e.c = uint32_t(nt);
+            e.bcast_b = 1;
+            emit(e);
+          }
+        }
+        if (d.streamOut) {
+          isa::Store s;
+          s.src_buf = ABUF, s.src_addr = yAddr;
+          s.dst_addr = uint32_t(plan.ddrLogitsBeat + uint64_t(n0 / L16) * S);
+          s.rows = uint32_t(blocksOf(nt));
+          s.row_len_reg = R3;
+          s.src_stride = S;
+          s.dst_stride = S;
+          emit(s);
+        }
+      }
+      if (d.streamOut)
+        for (uint64_t s : stage)
+          arena.release(s);
+      break;
+    }
+    case Kind::Rope: {
+      uint32_t x = at(d.in[0]);
+      uint32_t y = d.out >= 0 ? uint32_t(addr[d.out]) : x;
+      isa::Rope r;
+      r.x_buf = ABUF, r.x_addr = x, r.x_stride = S;
+      r.y_buf = ABUF, r.y_addr = y, r.y_stride = S;
+      r.t_buf = PBUF, r.t_addr = ropeAddr;
+      r.m_reg = R3;
+      r.heads = uint32_t(d.in[0].channels / d.headDim);
+      r.head_dim = uint32_t(d.headDim);
+      r.rot_dim = uint32_t(d.rotDim);
+      r.pairs = uint32_t(d.pairs);
+      emit(r);
+      break;
+    }
+    case Kind::KvAppend: {
+      isa::KvAppend k;
+      k.src_buf = ABUF, k.src_addr = at(d.in[0]);
+      k.dst_addr = uint32_t(plan.kvCache[d.cache].hbmAddr);
+      k.dst_addr_reg = R2;
+      k.rows = uint32_t(blocksOf(d.in[0].channels));
+      k.row_len_reg = R3;
+      k.src_stride = S;
+      k.dst_stride = uint32_t(L);
+      k.hbm_stripe = 1;
+      emit(k);
+      break;
+    }
+    case Kind::Attention: {
+      int64_t G = plan.model.kvHeads, H = d.heads, D = d.headDim;
+      uint64_t dB = uint64_t(D / L16);
+      uint64_t scoresAt = arena.alloc(uint64_t(blocksOf(int64_t(L))) * S);
+      if (scoresAt == ~0ull)
+        return full(d.op);
+      for (int64_t g = 0; g < G; ++g) {
+        uint32_t kAt = uint32_t(kslot++ % kbufSlots * kbufSlot), vAt = uint32_t(kAt + dB * L);
+        for (int which = 0; which < 2; ++which) {
+          const KvCacheRegion &c = plan.kvCache[which ? d.cacheV : d.cacheK];
+          isa::Load l;
+          l.src_mem = uint32_t(isa::ExtMem::Hbm);
+          l.dst_buf = KBUF;
+          l.src_addr = uint32_t(c.hbmAddr + uint64_t(g) * dB * L);
+          l.dst_addr = which ? vAt : kAt;
+          l.rows = uint32_t(dB);
+          l.row_len_reg = RLen;
+          l.src_stride = uint32_t(L);
+          l.dst_stride = uint32_t(L);
+          l.hbm_stripe = 1;
+          emit(l);
+        }
+        for (int64_t j = 0; j < H / G; ++j) {
+          int64_t h = g * (H / G) + j;
+          uint32_t qAt = uint32_t(at(d.in[0]) + uint64_t(h) * dB * S);
+          isa::MmF16 s;
+          s.a_buf = ABUF, s.a_addr = qAt, s.a_stride = S;
+          s.b_buf = KBUF, s.b_addr = kAt, s.b_stride = uint32_t(L);
+          s.c_buf = ABUF, s.c_addr = uint32_t(scoresAt), s.c_stride = S;
+          s.m_reg = R3;
+          s.n_reg = RLen;
+          s.k = uint32_t(D);
+          s.trans_b = 1;
+          s.alpha = isa::bitsFromF32(float(d.scale));
+          emit(s);
+          isa::Softmax sm;
+          sm.x_buf = ABUF, sm.x_addr = uint32_t(scoresAt), sm.x_stride = S;
+          sm.y_buf = ABUF, sm.y_addr = uint32_t(scoresAt), sm.y_stride = S;
+          sm.m_reg = R3;
+          sm.n_reg = RLen;
+          sm.causal = 1;
+          sm.diag_reg = R2;
+          emit(sm);
+          isa::MmF16 pv;
+          pv.a_buf = ABUF, pv.a_addr = uint32_t(scoresAt), pv.a_stride = S;
+          pv.b_buf = KBUF, pv.b_addr = vAt, pv.b_stride = uint32_t(L);
+          pv.c_buf = ABUF, pv.c_addr = uint32_t(addr[d.out] + uint64_t(h) * dB * S),
+          pv.c_stride = S;
+          pv.m_reg = R3;
+          pv.n = uint32_t(D);
+          pv.k_reg = RLen;
+          pv.alpha = isa::bitsFromF32(1.0f);
+          emit(pv);
+        }
+      }
+      arena.release(scoresAt);
+      break;
+    }
+    case Kind::Swiglu: {
+      isa::SiluMul s;
+      s.a_buf = ABUF, s.a_addr = at(d.in[0]), s.a_stride = S;
+      s.b_buf = ABUF, s.b_addr = at(d.in[1]), s.b_stride = S;
+      s.y_buf = ABUF, s.y_addr = uint32_t(addr[d.out]), s.y_stride = S;
+      s.m_reg = R3;
+      s.c = uint32_t(d.in[0].channels);
+      emit(s);
+      break;
+    }
+    case Kind::Add: {
+      isa::Eltwise e;
+      e.op = uint32_t(isa::EwOp::Add);
+      e.a_buf = ABUF, e.a_addr = at(d.in[0]), e.a_stride = S;
+      e.b_buf = ABUF, e.b_addr = at(d.in[1]), e.b_stride = S;
+      e.y_buf = ABUF, e.y_addr = uint32_t(addr[d.out]), e.y_stride = S;
+      e.m_reg = R3;
+      e.c = uint32_t(d.in[0].channels);
+      emit(e);
+      if (++adds % 2 == 0) {
+        closeRegion("layer " + std::to_string(layer));
+        if (opts.progress)
+          opts.progress(name, layer, int(m.layers));
+        ++layer;
+      }
+      break;
+    }
+    case Kind::Output: {
+      bool streamed = false;
+      for (const DevOp &e : a.ops)
+        streamed |= e.kind == Kind::Linear && e.out == d.in[0].vt && e.streamOut;
+      if (!streamed) {
+        isa::Store s;
+        s.src_buf = ABUF, s.src_addr = at(d.in[0]);
+        s.dst_addr = uint32_t(plan.ddrLogitsBeat);
+        s.rows = uint32_t(blocksOf(d.in[0].channels));
+        s.row_len_reg = R3;
+        s.src_stride = S;
+        s.dst_stride = S;
+        emit(s);
+      }
+      break;
+    }
+    }
+    // Free what dies here.
+    for (const View &v : d.in)
+      if (lastUse[v.vt] == int(i) && addr[v.vt] != ~0ull) {
+        arena.release(addr[v.vt]);
+        addr[v.vt] = ~0ull;
+      }
+  }
+  emit(isa::End{{}, 1});
+  closeRegion("head");
+
+  RegisterBounds bounds{};
+  bounds[R1] = uint32_t(m.maxPositions ? m.maxPositions : L);
+  bounds[R2] = uint32_t(L);
+  bounds[R3] = S;
+  bounds[RTableOff] = bounds[R1] * rot8;
+  bounds[RTableLen] = S * rot8;
+  bounds[RLen] = uint32_t(L);
+  std::string error;
+  ScheduleStats stats;
+  std::vector<uint32_t> newIndex; // relay syncs move instructions down
+  if (!insertTokens(code, bounds, prog.instructions, error, &stats, &newIndex))
+    return func.emitError() << "scheduling " << name << ": " << error;
+  for (ProgramRegion &r : regions) {
+    r.first = newIndex[r.first];
+    r.last = newIndex[r.last];
+  }
+  prog.regions = regions;
+  prog.abufPeakBeats = arena.peak;
+  return success();
+}
+
+FailureOr<DevicePlan> Lowering::run() {
+  plan.targetName = t.name;
+  if (failed(analyse()) || failed(placeWeights()))
+    return failure();
+  // Format summary.
+  for (const PlacedWeight &w : plan.weights)
+    if (w.encoding == WeightEncoding::Int4Rows) {
+      plan.weightFormat = w.sparsity == isa::Sparsity::Dense ? "int4_g128" : "int4_g128_sparse";
+      plan.density = w.sparsity == isa::Sparsity::Dense     ? 1.0
+                     : w.sparsity == isa::Sparsity::Half    ? 0.5
+                     : w.sparsity == isa::Sparsity::Quarter ? 0.25
+                                                            : 0.125;
+    } else if (w.encoding == WeightEncoding::F16Tiles) {
+      plan.weightFormat = "f16";
+    }
+  // Layers of each weight, for the report (the n-th attention's layer).
+  {
+    int layer = 0, adds = 0;
+    for (DevOp &d : a.ops) {
+      for (int idx : {d.weight, d.bias, d.gamma})
+        if (idx >= 0 && plan.weights[idx].layer < 0)
+          plan.weights[idx].layer = layer < plan.model.layers ? layer : -1;
+      if (d.kind == Kind::Add && ++adds % 2 == 0)
+        ++layer;
+    }
+  }
+  // Capacities: prefill as large as fits (<= 128 tokens), decode 1.
+  uint32_t maxS = opts.prefillTokens ? opts.prefillTokens : 128;
+  maxS = std::min<uint32_t>(maxS, plan.maxContext);
+  uint64_t hiddenBlocks = uint64_t(blocksOf(plan.model.hidden));
+  uint64_t vocabBlocks = uint64_t(blocksOf(plan.model.vocab));
+  DeviceProgram prefill, decode;
+  uint32_t S = maxS;
+  for (;;) {
+    plan.ddrInputBeats = hiddenBlocks * S;
+    plan.ddrLogitsBeat = roundUp(plan.ddrInputBeat + plan.ddrInputBeats, 64);
+    plan.ddrLogitsBeats = vocabBlocks * S;
+    mlir::ScopedDiagnosticHandler quiet(func.getContext(), [&](Diagnostic &) {
+      return success(); // retried at a smaller capacity; the last attempt reports
+    });
+    if (succeeded(generate("prefill", S, prefill)))
+      break;
+    if (opts.prefillTokens || S <= 1)
+      break;
+    S /= 2;
+  }
+  if (prefill.instructions.empty()) {
+    // Report the failure at the final capacity.
+    if (failed(generate("prefill", S, prefill)))
+      return failure();
+  }
+  if (failed(generate("decode", 1, decode)))
+    return failure();
+  plan.ddrProgramsBeat = roundUp(plan.ddrLogitsBeat + plan.ddrLogitsBeats, 64);
+  plan.programs.push_back(std::move(prefill));
+  plan.programs.push_back(std::move(decode));
+  plan.hostOps.push_back({"causal mask", "onnx (mask construction)",
+                          "not executed: the device masks causally (softmax causal, diag = "
+                          "R2) for one sequence",
+                          0});
+  plan.hostOps.push_back({"rotary gather", "onnx.Gather",
+                          "not executed: the device loads the rows at R1 from the table", 0});
+  plan.hostOps.push_back({"sampling", "runtime", "argmax / top-k / top-p over the logits",
+                          double(plan.model.vocab) * 2});
+  return plan;
+}
+
+} // namespace
+
+FailureOr<DevicePlan> edgellm::conversion::lowerToDevice(func::FuncOp func,
+                                                         const hw::TargetDesc &target,
+                                                         const LoweringOptions &options) {
+  Lowering l(func, target, options);
+  return l.run();
+}
+
+namespace edgellm::conversion {
+#define GEN_PASS_DEF_ELMLOWERTOEISA
+#include "compiler/conversion/Passes.h.inc"
+} // namespace edgellm::conversion
+
+namespace {
+struct ElmLowerToEisaPass
+    : public conversion::impl::ElmLowerToEisaBase<ElmLowerToEisaPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    std::string error;
+    auto tgt = hw::loadTargetByName(target, error);
+    if (!tgt) {
+      module.emitError() << error;
+      return signalPassFailure();
+    }
+    auto funcs = module.getOps<func::FuncOp>();
+    if (std::distance(funcs.begin(), funcs.end()) != 1) {
+      module.emitError("expected exactly one function to lower");
+      return signalPassFailure();
+    }
+    conversion::LoweringOptions opts;
+    opts.prefillTokens = prefillTokens;
+    opts.maxContext = maxContext;
+    auto plan = conversion::lowerToDevice(*funcs.begin(), *tgt, opts);
+    if (failed(plan))
+      return signalPassFailure();
+    OpBuilder b(module.getContext());
+    b.setInsertionPointToEnd(module.getBody());
+    for (const DeviceProgram &p : plan->programs) {
+      auto prog = target::appendProgram(b, module.getLoc(), p.name, p.instructions);
+      prog->setAttr("token_capacity", b.getI64IntegerAttr(p.tokenCapacity));
+      prog->setAttr("max_context", b.getI64IntegerAttr(plan->maxContext));
+    }
+  }
+};
+} // namespace
