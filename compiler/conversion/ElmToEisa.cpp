@@ -227,6 +227,7 @@ LogicalResult Lowering::analyse() {
       continue;
     }
     if (op->getDialect() && op->getDialect()->getNamespace() == "elm") {
+      ++plan.fpgaOps[op->getName().getStringRef().str()];
       if (!isPlacedOn(op, elm::Device::fpga))
         return op->emitError() << "'" << nodeName(op)
                                << "' is placed on the CPU between FPGA ops: packages "

@@ -18,6 +18,7 @@
 #include "mlir/IR/Value.h"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,7 @@ struct DevicePlan {
 
   std::vector<DeviceProgram> programs; ///< prefill, decode
   std::vector<HostOp> hostOps;
+  std::map<std::string, int> fpgaOps; ///< elm ops lowered to the device, by kind
 };
 
 } // namespace edgellm::target

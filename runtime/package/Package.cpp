@@ -1,0 +1,94 @@
+//===- Package.cpp - Reading a deployable package -------------------------===//
+
+#include "runtime/package/Package.h"
+#include "runtime/package/PackageFormat.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace edgellm::package;
+using json = nlohmann::json;
+
+Package::~Package() {
+  if (base_ && size_)
+    ::munmap(const_cast<uint8_t *>(base_), size_);
+}
+
+Bytes Package::section(const std::string &name) const {
+  auto it = sections_.find(name);
+  return it == sections_.end() ? Bytes{} : it->second;
+}
+
+std::unique_ptr<Package> Package::open(const std::string &path, std::string &error,
+                                       bool verifyChecksums) {
+  auto fail = [&](const std::string &what) -> std::unique_ptr<Package> {
+    error = path + ": " + what;
+    return nullptr;
+  };
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0)
+    return fail(std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return fail("not a regular file");
+  }
+  std::unique_ptr<Package> p(new Package());
+  p->path_ = path;
+  p->size_ = uint64_t(st.st_size);
+  if (p->size_) {
+    void *m = ::mmap(nullptr, p->size_, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+      ::close(fd);
+      return fail(std::string("cannot map: ") + std::strerror(errno));
+    }
+    p->base_ = static_cast<const uint8_t *>(m);
+  }
+  ::close(fd);
+
+  Header h;
+  if (const char *why = decodeHeader(p->base_, p->size_, h))
+    return fail(why);
+  if (h.major != kFormatMajor)
+    return fail("package format " + std::to_string(h.major) + "." + std::to_string(h.minor) +
+                " is not supported (this runtime reads " + std::to_string(kFormatMajor) + ".x)");
+  if (h.fileSize != p->size_)
+    return fail("truncated or extended: the header says " + std::to_string(h.fileSize) +
+                " bytes, the file has " + std::to_string(p->size_));
+  if (h.manifestOffset < kHeaderBytes || h.manifestOffset > p->size_ ||
+      h.manifestSize > p->size_ - h.manifestOffset)
+    return fail("manifest outside the file");
+  const uint8_t *mp = p->base_ + h.manifestOffset;
+  if (Crc32::compute(mp, h.manifestSize) != h.manifestCrc)
+    return fail("manifest checksum mismatch (corrupted manifest)");
+  try {
+    p->manifest_ = json::parse(mp, mp + h.manifestSize);
+  } catch (const std::exception &e) {
+    return fail(std::string("manifest is not JSON: ") + e.what());
+  }
+  const json &j = p->manifest_;
+  if (!j.is_object() || j.value("schema", "") != kManifestSchema)
+    return fail(std::string("manifest schema is not ") + kManifestSchema);
+  if (!j.contains("sections") || !j["sections"].is_array())
+    return fail("manifest: sections: missing");
+  for (const json &s : j["sections"]) {
+    if (!s.is_object() || !s.contains("name") || !s.contains("offset") || !s.contains("size") ||
+        !s.contains("crc32") || !s["name"].is_string() || !s["offset"].is_number_unsigned() ||
+        !s["size"].is_number_unsigned() || !s["crc32"].is_number_unsigned())
+      return fail("manifest: sections: an entry lacks name/offset/size/crc32");
+    std::string name = s["name"];
+    uint64_t off = s["offset"], size = s["size"];
+    if (off < kHeaderBytes || off > h.manifestOffset || size > h.manifestOffset - off)
+      return fail("section '" + name + "' lies outside the file");
+    Bytes b{p->base_ + off, size};
+    if (verifyChecksums && Crc32::compute(b.data, b.size) != uint32_t(s["crc32"]))
+      return fail("section '" + name + "' checksum mismatch (corrupted data)");
+    if (!p->sections_.emplace(name, b).second)
+      return fail("section '" + name + "' appears twice");
+  }
+  return p;
+}

@@ -1,0 +1,51 @@
+//===- Package.h - Reading a deployable package ------------------*- C++ -*-===//
+//
+// Maps a package (docs/package-format.md) and checks it before anything
+// runs: header, format version, file size, manifest checksum and schema,
+// every section inside the file and its CRC-32, the target, and the sizes
+// the manifest promises. Plain C++: the runtime never links MLIR.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef EDGELLM_RUNTIME_PACKAGE_PACKAGE_H
+#define EDGELLM_RUNTIME_PACKAGE_PACKAGE_H
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace edgellm::package {
+
+struct Bytes {
+  const uint8_t *data = nullptr;
+  uint64_t size = 0;
+};
+
+class Package {
+public:
+  /// Opens and verifies `path`; on failure returns nullptr and sets `error`
+  /// ("PATH: what is wrong").
+  static std::unique_ptr<Package> open(const std::string &path, std::string &error,
+                                       bool verifyChecksums = true);
+  ~Package();
+
+  const nlohmann::json &manifest() const { return manifest_; }
+  /// A section by name ({nullptr, 0} when absent).
+  Bytes section(const std::string &name) const;
+  const std::string &path() const { return path_; }
+
+private:
+  Package() = default;
+  std::string path_;
+  const uint8_t *base_ = nullptr;
+  uint64_t size_ = 0;
+  nlohmann::json manifest_;
+  std::map<std::string, Bytes> sections_;
+};
+
+} // namespace edgellm::package
+
+#endif // EDGELLM_RUNTIME_PACKAGE_PACKAGE_H

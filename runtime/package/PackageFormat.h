@@ -1,0 +1,129 @@
+//===- PackageFormat.h - The deployable package's container ------*- C++ -*-===//
+//
+// The one definition of the package container (docs/package-format.md),
+// shared by the compiler (writer) and the runtime (reader). Plain C++.
+//
+//   offset 0    header (64 bytes, below)
+//   ...         sections, each at a multiple of 4096 bytes
+//   ...         manifest: UTF-8 JSON (schema "edgellm-package/1")
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef EDGELLM_RUNTIME_PACKAGE_PACKAGEFORMAT_H
+#define EDGELLM_RUNTIME_PACKAGE_PACKAGEFORMAT_H
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace edgellm::package {
+
+inline constexpr char kMagic[8] = {'E', 'L', 'M', 'P', 'K', 'G', '\r', '\n'};
+inline constexpr uint16_t kFormatMajor = 1; ///< a reader accepts only its own major
+inline constexpr uint16_t kFormatMinor = 0;
+inline constexpr uint64_t kHeaderBytes = 64;
+inline constexpr uint64_t kSectionAlign = 4096;
+inline constexpr const char *kManifestSchema = "edgellm-package/1";
+
+/// Header, little-endian:
+///   0  magic[8]        "ELMPKG\r\n"
+///   8  u16 major, u16 minor
+///  12  u32 header_crc  CRC-32 of bytes 0-63 with this field as 0
+///  16  u64 file_size   the whole file
+///  24  u64 manifest_offset
+///  32  u64 manifest_size
+///  40  u32 manifest_crc
+///  44  20 reserved zero bytes
+struct Header {
+  uint16_t major = kFormatMajor, minor = kFormatMinor;
+  uint64_t fileSize = 0, manifestOffset = 0, manifestSize = 0;
+  uint32_t manifestCrc = 0;
+};
+
+/// CRC-32 (IEEE 802.3: reflected polynomial 0xEDB88320, initial value and
+/// final xor 0xFFFFFFFF), slice-by-8. `crc` continues a previous call.
+class Crc32 {
+public:
+  static uint32_t compute(const void *data, size_t n, uint32_t crc = 0) {
+    static const Tables t;
+    const auto *p = static_cast<const uint8_t *>(data);
+    crc = ~crc;
+    while (n >= 8) {
+      uint32_t lo, hi;
+      std::memcpy(&lo, p, 4);
+      std::memcpy(&hi, p + 4, 4);
+      lo ^= crc;
+      crc = t.v[7][lo & 0xff] ^ t.v[6][(lo >> 8) & 0xff] ^ t.v[5][(lo >> 16) & 0xff] ^
+            t.v[4][lo >> 24] ^ t.v[3][hi & 0xff] ^ t.v[2][(hi >> 8) & 0xff] ^
+            t.v[1][(hi >> 16) & 0xff] ^ t.v[0][hi >> 24];
+      p += 8;
+      n -= 8;
+    }
+    while (n--)
+      crc = t.v[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return ~crc;
+  }
+
+private:
+  struct Tables {
+    std::array<std::array<uint32_t, 256>, 8> v{};
+    Tables() {
+      for (uint32_t i = 0; i < 256; ++i) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; ++k)
+          c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        v[0][i] = c;
+      }
+      for (uint32_t i = 0; i < 256; ++i)
+        for (int s = 1; s < 8; ++s)
+          v[s][i] = (v[s - 1][i] >> 8) ^ v[0][v[s - 1][i] & 0xff];
+    }
+  };
+};
+
+inline void put16(uint8_t *p, uint16_t v) { std::memcpy(p, &v, 2); }
+inline void put32(uint8_t *p, uint32_t v) { std::memcpy(p, &v, 4); }
+inline void put64(uint8_t *p, uint64_t v) { std::memcpy(p, &v, 8); }
+
+inline std::array<uint8_t, kHeaderBytes> encodeHeader(const Header &h) {
+  std::array<uint8_t, kHeaderBytes> b{};
+  std::memcpy(b.data(), kMagic, 8);
+  put16(&b[8], h.major);
+  put16(&b[10], h.minor);
+  put64(&b[16], h.fileSize);
+  put64(&b[24], h.manifestOffset);
+  put64(&b[32], h.manifestSize);
+  put32(&b[40], h.manifestCrc);
+  put32(&b[12], Crc32::compute(b.data(), b.size()));
+  return b;
+}
+
+/// Parses and checks a header; returns nullptr on success or what is wrong.
+inline const char *decodeHeader(const uint8_t *b, size_t n, Header &h) {
+  if (n < kHeaderBytes)
+    return "shorter than the 64-byte header";
+  if (std::memcmp(b, kMagic, 8) != 0)
+    return "not an EdgeLLM package (bad magic)";
+  std::array<uint8_t, kHeaderBytes> copy;
+  std::memcpy(copy.data(), b, kHeaderBytes);
+  uint32_t crc;
+  std::memcpy(&crc, &copy[12], 4);
+  put32(&copy[12], 0);
+  if (Crc32::compute(copy.data(), copy.size()) != crc)
+    return "header checksum mismatch (corrupted header)";
+  std::memcpy(&h.major, b + 8, 2);
+  std::memcpy(&h.minor, b + 10, 2);
+  std::memcpy(&h.fileSize, b + 16, 8);
+  std::memcpy(&h.manifestOffset, b + 24, 8);
+  std::memcpy(&h.manifestSize, b + 32, 8);
+  std::memcpy(&h.manifestCrc, b + 40, 4);
+  for (size_t i = 44; i < kHeaderBytes; ++i)
+    if (b[i])
+      return "reserved header bytes are not zero";
+  return nullptr;
+}
+
+} // namespace edgellm::package
+
+#endif // EDGELLM_RUNTIME_PACKAGE_PACKAGEFORMAT_H
