@@ -419,6 +419,8 @@ LogicalResult Lowering::analyse() {
     }
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       for (Value v : ret.getOperands()) {
+        if (a.caches.count(v))
+          continue; // present keys/values: the device-resident cache
         auto it = a.views.find(v);
         if (it == a.views.end())
           continue; // KV caches (device-resident) and host values

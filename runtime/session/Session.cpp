@@ -1,0 +1,144 @@
+//===- Session.cpp - Running a package ------------------------------------===//
+
+#include "runtime/session/Session.h"
+#include "edgellm/hw/IsaNumerics.h"
+#include "edgellm/hw/IsaStream.h"
+
+#include <cstring>
+
+using namespace edgellm;
+using namespace edgellm::runtime;
+using json = nlohmann::json;
+
+std::unique_ptr<Session> Session::open(const std::string &path, std::string &error) {
+  std::unique_ptr<Session> s(new Session());
+  s->pkg_ = package::Package::open(path, error);
+  if (!s->pkg_)
+    return nullptr;
+  const json &m = s->pkg_->manifest();
+  auto fail = [&](const std::string &what) -> std::unique_ptr<Session> {
+    error = path + ": " + what;
+    return nullptr;
+  };
+  try {
+    std::string targetName = m.at("target").at("name");
+    if (m.at("target").at("isa_version").get<unsigned>() != isa::kVersionMajor)
+      return fail("built for ISA version " + m.at("target").at("isa_version").dump() +
+                  ", this runtime speaks " + std::to_string(isa::kVersionMajor));
+    auto t = hw::loadTargetByName(targetName, error);
+    if (!t)
+      return fail("target '" + targetName + "': " + error);
+    s->target_ = *t;
+    const json &model = m.at("model");
+    s->info_.layers = model.at("layers");
+    s->info_.hidden = model.at("hidden");
+    s->info_.vocab = model.at("vocab");
+    s->info_.maxContext = m.at("max_context");
+    const json &mem = m.at("memory");
+    s->inputBeat_ = mem.at("input").at("ddr_beat");
+    s->logitsBeat_ = mem.at("logits").at("ddr_beat");
+    if (mem.at("input").at("channels").get<int64_t>() != s->info_.hidden ||
+        mem.at("logits").at("channels").get<int64_t>() != s->info_.vocab)
+      return fail("manifest: memory: input/logits channels disagree with the model");
+    s->device_ = std::make_unique<sim::GoldenModel>(s->target_);
+    for (const json &h : mem.at("hbm")) {
+      package::Bytes b = s->pkg_->section(h.at("section"));
+      uint64_t ch = h.at("channel"), beats = h.at("beats");
+      if (ch >= isa::kHbmChannels || b.size != beats * isa::kBeatBytes)
+        return fail("manifest: memory: hbm: section " + h.at("section").dump() +
+                    " does not match its channel/size");
+      s->device_->hbm().write((ch << 23) * isa::kBeatBytes, b.data, b.size);
+    }
+    for (const json &d : mem.at("ddr")) {
+      package::Bytes b = s->pkg_->section(d.at("section"));
+      uint64_t beat = d.at("beat"), beats = d.at("beats");
+      if (b.size != beats * isa::kBeatBytes)
+        return fail("manifest: memory: ddr: section " + d.at("section").dump() +
+                    " has the wrong size");
+      s->device_->ddr().write(beat * isa::kBeatBytes, b.data, b.size);
+    }
+    const json &emb = m.at("host").at("embedding");
+    s->embedding_ = s->pkg_->section(emb.at("section"));
+    if (emb.at("rows").get<int64_t>() * emb.at("cols").get<int64_t>() * 2 !=
+            int64_t(s->embedding_.size) ||
+        emb.at("cols").get<int64_t>() != s->info_.hidden)
+      return fail("manifest: host: embedding: wrong size");
+    for (const json &p : m.at("programs")) {
+      Program prog;
+      prog.name = p.at("name");
+      prog.capacity = p.at("token_capacity");
+      package::Bytes b = s->pkg_->section(p.at("section"));
+      if (!b.data)
+        return fail("program section " + p.at("section").dump() + " is missing");
+      std::string err;
+      if (!isa::readStream(b.data, b.size, prog.code, err))
+        return fail("program " + prog.name + ": " + err);
+      if (prog.name == "prefill")
+        s->prefill_ = std::move(prog);
+      else if (prog.name == "decode")
+        s->decode_ = std::move(prog);
+    }
+    if (s->prefill_.code.empty() || s->decode_.code.empty())
+      return fail("the package lacks the prefill or the decode program");
+  } catch (const std::exception &e) {
+    return fail(std::string("manifest: ") + e.what());
+  }
+  return s;
+}
+
+bool Session::forward(const std::vector<int32_t> &tokens, bool stepwise,
+                      std::vector<float> &logits, std::string &error) {
+  const Program &p = stepwise ? decode_ : prefill_;
+  for (size_t i = 0; i < tokens.size();) {
+    uint32_t n = uint32_t(std::min<size_t>(p.capacity, tokens.size() - i));
+    if (!run(p, tokens.data() + i, n, logits, error))
+      return false;
+    i += n;
+  }
+  return true;
+}
+
+bool Session::run(const Program &p, const int32_t *tokens, uint32_t n, std::vector<float> &logits,
+                  std::string &error) {
+  if (past_ + n > info_.maxContext) {
+    error = "the context is full: " + std::to_string(past_) + " + " + std::to_string(n) +
+            " tokens exceed the package's " + std::to_string(info_.maxContext);
+    return false;
+  }
+  const int64_t H = info_.hidden, V = info_.vocab, S = p.capacity;
+  const int64_t hb = (H + 15) / 16, vb = (V + 15) / 16;
+  // Input [H/16, S, 16] FP16: lane c % 16 of beat (c / 16) * S + token.
+  std::vector<uint16_t> x(size_t(hb * S * 16), 0);
+  const auto *table = reinterpret_cast<const uint8_t *>(embedding_.data);
+  int64_t rows = int64_t(embedding_.size) / (2 * H);
+  for (uint32_t t = 0; t < n; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= rows) {
+      error = "token id " + std::to_string(tokens[t]) + " is outside the vocabulary [0, " +
+              std::to_string(rows) + ")";
+      return false;
+    }
+    for (int64_t c = 0; c < H; ++c)
+      std::memcpy(&x[size_t(((c / 16) * S + t) * 16 + c % 16)],
+                  table + (int64_t(tokens[t]) * H + c) * 2, 2);
+  }
+  device_->ddr().write(inputBeat_ * isa::kBeatBytes, x.data(), x.size() * 2);
+  device_->setReg(isa::kRegPos, uint32_t(past_));
+  device_->setReg(isa::kRegPast, uint32_t(past_));
+  device_->setReg(isa::kRegNumTokens, n);
+  sim::RunResult r = device_->run(p.code);
+  if (!r.ok()) {
+    error = "device fault in " + p.name + " at instruction " + std::to_string(r.faultIndex) +
+            ": " + r.message;
+    return false;
+  }
+  std::vector<uint16_t> y(size_t(vb * S * 16));
+  device_->ddr().read(logitsBeat_ * isa::kBeatBytes, y.data(), y.size() * 2);
+  size_t base = logits.size();
+  logits.resize(base + size_t(n) * size_t(V));
+  for (uint32_t t = 0; t < n; ++t)
+    for (int64_t v = 0; v < V; ++v)
+      logits[base + size_t(t) * size_t(V) + size_t(v)] =
+          isa::f16ToF32(y[size_t(((v / 16) * S + t) * 16 + v % 16)]);
+  past_ += n;
+  return true;
+}

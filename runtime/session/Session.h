@@ -1,0 +1,72 @@
+//===- Session.h - Running a package ----------------------------*- C++ -*-===//
+//
+// Loads a package (runtime/package) onto a device and runs the model one
+// step at a time: the host embeds the tokens (FP16 rows of the package's
+// table) into the device's input region, sets the step's registers (R1 pos,
+// R2 past, R3 ntok), runs the prefill program (up to its token capacity per
+// run) or the decode program (one token), and reads the logits back. The KV
+// cache stays on the device between steps. Device for now: the golden model
+// (`sim`, bit-exact; docs/isa.md). Plain C++: never links MLIR.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef EDGELLM_RUNTIME_SESSION_SESSION_H
+#define EDGELLM_RUNTIME_SESSION_SESSION_H
+
+#include "edgellm/hw/Isa.h"
+#include "edgellm/hw/Target.h"
+#include "runtime/device/sim/GoldenModel.h"
+#include "runtime/package/Package.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace edgellm::runtime {
+
+struct ModelInfo {
+  int64_t layers = 0, hidden = 0, vocab = 0, maxContext = 0;
+};
+
+class Session {
+public:
+  /// Opens and verifies the package and loads its weights onto the device.
+  static std::unique_ptr<Session> open(const std::string &packagePath, std::string &error);
+
+  const ModelInfo &info() const { return info_; }
+  const package::Package &package() const { return *pkg_; }
+  /// Tokens in the KV cache.
+  int64_t past() const { return past_; }
+  /// Forgets the KV cache (a new conversation).
+  void reset() { past_ = 0; }
+
+  /// Runs `tokens` after the cached ones and appends their logits
+  /// ([tokens][vocab], float32) to `logits`. `stepwise` runs the decode
+  /// program once per token; otherwise the prefill program takes up to its
+  /// capacity per run.
+  bool forward(const std::vector<int32_t> &tokens, bool stepwise, std::vector<float> &logits,
+               std::string &error);
+
+private:
+  struct Program {
+    std::string name;
+    uint32_t capacity = 0;
+    std::vector<isa::Instruction> code;
+  };
+  bool run(const Program &p, const int32_t *tokens, uint32_t n, std::vector<float> &logits,
+           std::string &error);
+
+  std::unique_ptr<package::Package> pkg_;
+  hw::TargetDesc target_;
+  std::unique_ptr<sim::GoldenModel> device_;
+  Program prefill_, decode_;
+  ModelInfo info_;
+  uint64_t inputBeat_ = 0, logitsBeat_ = 0;
+  package::Bytes embedding_;
+  int64_t past_ = 0;
+};
+
+} // namespace edgellm::runtime
+
+#endif // EDGELLM_RUNTIME_SESSION_SESSION_H
