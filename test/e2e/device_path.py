@@ -1,0 +1,163 @@
+"""The device path on the tiny ChatGLM2 fixtures against the FP32 references.
+
+Every tiny export (prefill/decode, opset 14/17, with and without the mask)
+compiles to a package (edgellm-compile --target=vcu128); the report must put
+every linear, norm, rope, attention, SwiGLU and residual add on the FPGA and
+leave only the embedding lookup, the mask construction, the rotary gather and
+sampling on the host. Each package then runs on the `sim` device (the golden
+model) with edgellm-run:
+
+- FP16 weights (--quant=none): teacher-forced logits of the reference prompt,
+  top-1 agreement >= 99% against the FP32 reference; stepwise (the decode
+  program one token at a time) within 1e-3 relative of teacher-forced; greedy
+  generation equal to the reference's 32 tokens;
+- dense INT4: top-1 and KL divergence printed, KL bounded (0.05);
+- INT4 with 50% log-scale sparsity: printed.
+
+Bad packages (truncated, a flipped byte) and an unsupported model must fail
+with a clear message and leave no output behind.
+
+device_path.py --compile PATH/edgellm-compile --run PATH/edgellm-run
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+TINY = os.path.join(ROOT, "test", "models", "tiny")
+RANDOM = os.path.join(ROOT, "test", "models", "random")
+EXPORTS = [f"{k}{m}.op{o}.onnx" for k in ("prefill", "decode") for m in ("", "_nomask")
+           for o in (14, 17)]
+FPGA_OPS = {"elm.linear": 17, "elm.rms_norm": 9, "elm.rope": 8, "elm.attention": 4,
+            "elm.swiglu": 4, "elm.add": 8}
+HOST_KINDS = {"elm.embedding", "onnx (mask construction)", "onnx.Gather", "runtime"}
+
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def run(cmd):
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def kl(ref, got):
+    p, q = softmax(ref.astype(np.float64)), softmax(got.astype(np.float64))
+    return float((p * (np.log(p + 1e-300) - np.log(q + 1e-300))).sum(-1).mean())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--compile", required=True)
+    ap.add_argument("--run", required=True)
+    args = ap.parse_args()
+    prompt = np.load(os.path.join(TINY, "ref", "prompt.input_ids.npy"))[0].tolist()
+    ref = np.load(os.path.join(TINY, "ref", "prompt.logits.npy"))[0]
+    greedy = json.load(open(os.path.join(TINY, "config.json")))["references"]["greedy_tokens"]
+    tokens = ",".join(map(str, prompt))
+
+    with tempfile.TemporaryDirectory(prefix="edgellm-dev-") as d:
+        def compile_pkg(export, pkg, *flags):
+            rep = pkg + ".json"
+            p = run([args.compile, os.path.join(TINY, export), "--target=vcu128", "-o", pkg,
+                     "--report=" + rep, "--quiet", *flags])
+            if p.returncode != 0:
+                check(False, f"compile {export} {flags}: {p.stderr.strip()}")
+                return None
+            return json.load(open(rep))
+
+        def logits(pkg, *flags):
+            out = os.path.join(d, "logits.npy")
+            p = run([args.run, pkg, "--tokens", tokens, "--logits-out", out, *flags])
+            if p.returncode != 0:
+                check(False, f"run {pkg} {flags}: {p.stderr.strip()}")
+                return None
+            return np.load(out)
+
+        # Every export: placement and FP16 accuracy.
+        for export in EXPORTS:
+            pkg = os.path.join(d, export + ".elpkg")
+            rep = compile_pkg(export, pkg, "--quant=none")
+            if rep is None:
+                continue
+            fpga = rep["placement"]["fpga"]
+            check(fpga == FPGA_OPS, f"{export}: on the FPGA {fpga}")
+            kinds = {h["kind"] for h in rep["placement"]["cpu"]}
+            check(kinds <= HOST_KINDS, f"{export}: host ops only glue {sorted(kinds)}")
+            got = logits(pkg)
+            if got is None:
+                continue
+            top1 = float((got.argmax(-1) == ref.argmax(-1)).mean())
+            print(f"     {export} FP16 on sim: max |diff| {np.abs(got - ref).max():.4g}, "
+                  f"top-1 {top1:.3f}, KL {kl(ref, got):.3g}")
+            check(top1 >= 0.99, f"{export}: FP16 top-1 agreement {top1:.3f} >= 0.99")
+
+        # Stepwise and greedy on one package.
+        pkg = os.path.join(d, "prefill.op17.onnx.elpkg")
+        tf, sw = logits(pkg), logits(pkg, "--stepwise")
+        if tf is not None and sw is not None:
+            rel = float(np.abs(sw - tf).max() / np.abs(tf).max())
+            print(f"     stepwise vs teacher-forced: max relative difference {rel:.3g}")
+            check(rel <= 1e-3, "stepwise logits within 1e-3 relative of teacher-forced")
+        p = run([args.run, pkg, "--tokens", tokens, "--generate", str(len(greedy))])
+        got = [int(t) for t in p.stdout.strip().split(",")] if p.returncode == 0 else []
+        check(got == greedy, f"greedy generation equals the reference ({len(greedy)} tokens)")
+
+        # INT4, dense and 50% sparse.
+        for flags, bound in ((["--quant=int4"], 0.05), (["--sparsity=0.5"], None)):
+            pkg = os.path.join(d, "int4.elpkg")
+            rep = compile_pkg("decode.op17.onnx", pkg, *flags)
+            got = logits(pkg) if rep else None
+            if got is None:
+                continue
+            top1 = float((got.argmax(-1) == ref.argmax(-1)).mean())
+            k = kl(ref, got)
+            print(f"     {' '.join(flags)} on sim: top-1 {top1:.3f}, KL {k:.4g}, "
+                  f"max |diff| {np.abs(got - ref).max():.3g}")
+            if bound is not None:
+                check(k < bound, f"dense INT4 KL {k:.4g} < {bound}")
+
+        # Bad packages: clear errors, never a crash.
+        good = os.path.join(d, "prefill.op17.onnx.elpkg")
+        data = open(good, "rb").read()
+        bad = os.path.join(d, "bad.elpkg")
+        open(bad, "wb").write(data[: len(data) // 2])
+        p = run([args.run, bad, "--tokens", "1"])
+        check(p.returncode == 1 and "truncated" in p.stderr, f"truncated: {p.stderr.strip()}")
+        flipped = bytearray(data)
+        flipped[8192] ^= 0x10  # inside the first weight section
+        open(bad, "wb").write(bytes(flipped))
+        p = run([args.run, bad, "--tokens", "1"])
+        check(p.returncode == 1 and "checksum mismatch" in p.stderr,
+              f"flipped byte: {p.stderr.strip()}")
+        p = run([args.run, good, "--tokens", "99999"])
+        check(p.returncode == 1 and "outside the vocabulary" in p.stderr,
+              f"bad token: {p.stderr.strip()}")
+        # The random fixture's heads (8 channels) and rotary slice (4) do not
+        # fit the instructions: a clear error, and no package left behind.
+        out = os.path.join(d, "random.elpkg")
+        p = run([args.compile, os.path.join(RANDOM, "decode.op17.onnx"), "--target=vcu128",
+                 "-o", out, "--quiet"])
+        check(p.returncode == 1 and "error" in p.stderr and not os.path.exists(out)
+              and not os.path.exists(out + ".tmp"), f"random model: {p.stderr.strip()}")
+
+    print(f"{len(failures)} failure(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
