@@ -141,13 +141,10 @@ bool packLinear(const PlacedWeight &w, const Source &src, std::vector<uint8_t> &
                 std::string &error) {
   stream.assign(w.beats * B, 0);
   if (w.encoding == WeightEncoding::Int4Rows) {
-    QuantizedMatrix q = quantizeInt4(src.data, w.k, w.n, w.sparsity);
-    std::vector<uint8_t> rows = packRows(q);
-    uint64_t rowBytes = isa::q4RowBeats(uint32_t(w.k), w.sparsity) * B, at = 0;
-    for (int64_t n0 = 0; n0 < w.n; n0 += w.tileRows) {
-      int64_t nt = std::min<int64_t>(w.tileRows, w.n - n0);
-      std::memcpy(&stream[at], &rows[uint64_t(n0) * rowBytes], uint64_t(nt) * rowBytes);
-      at += alignUp(uint64_t(nt) * rowBytes, isa::kHbmChannels * B);
+    stream = packInt4Tiles(quantizeInt4(src.data, w.k, w.n, w.sparsity), w.tileRows);
+    if (stream.size() != w.beats * B) {
+      error = "packed size differs from the plan";
+      return false;
     }
     return true;
   }

@@ -117,3 +117,34 @@ QuantizedMatrix target::unpackRows(const uint8_t *data, int64_t n, int64_t k,
   }
   return m;
 }
+
+static uint64_t tileStreamBytes(int64_t rows, uint64_t rowBytes) {
+  uint64_t align = uint64_t(isa::kHbmChannels) * isa::kBeatBytes;
+  return (uint64_t(rows) * rowBytes + align - 1) / align * align;
+}
+
+std::vector<uint8_t> edgellm::target::packInt4Tiles(const QuantizedMatrix &m, int64_t tileRows) {
+  std::vector<uint8_t> rows = packRows(m);
+  uint64_t rowBytes = uint64_t(isa::q4RowBeats(uint32_t(m.k), m.sparsity)) * isa::kBeatBytes;
+  uint64_t total = 0;
+  for (int64_t n0 = 0; n0 < m.n; n0 += tileRows)
+    total += tileStreamBytes(std::min(tileRows, m.n - n0), rowBytes);
+  std::vector<uint8_t> out(total, 0);
+  uint64_t at = 0;
+  for (int64_t n0 = 0; n0 < m.n; n0 += tileRows) {
+    int64_t nt = std::min(tileRows, m.n - n0);
+    std::copy_n(&rows[uint64_t(n0) * rowBytes], uint64_t(nt) * rowBytes, &out[at]);
+    at += tileStreamBytes(nt, rowBytes);
+  }
+  return out;
+}
+
+QuantizedMatrix edgellm::target::unpackInt4Tile(const uint8_t *stream, int64_t n, int64_t k,
+                                                isa::Sparsity sparsity, int64_t tileRows,
+                                                int64_t tile) {
+  uint64_t rowBytes = uint64_t(isa::q4RowBeats(uint32_t(k), sparsity)) * isa::kBeatBytes;
+  uint64_t at = 0;
+  for (int64_t t = 0; t < tile; ++t)
+    at += tileStreamBytes(std::min(tileRows, n - t * tileRows), rowBytes);
+  return unpackRows(stream + at, std::min(tileRows, n - tile * tileRows), k, sparsity);
+}

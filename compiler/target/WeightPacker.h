@@ -50,6 +50,15 @@ std::vector<uint8_t> packRows(const QuantizedMatrix &m);
 /// The inverse of packRows (what the device reads).
 QuantizedMatrix unpackRows(const uint8_t *data, int64_t n, int64_t k, isa::Sparsity sparsity);
 
+/// The HBM stream of a matrix cut into tiles of `tileRows` output channels:
+/// each tile is its rows in packRows format, padded with zeros to a multiple
+/// of 32 beats (one beat per pseudo-channel; docs/package-format.md).
+std::vector<uint8_t> packInt4Tiles(const QuantizedMatrix &m, int64_t tileRows);
+
+/// Reads tile `tile` back out of such a stream.
+QuantizedMatrix unpackInt4Tile(const uint8_t *stream, int64_t n, int64_t k,
+                               isa::Sparsity sparsity, int64_t tileRows, int64_t tile);
+
 } // namespace edgellm::target
 
 #endif // EDGELLM_COMPILER_TARGET_WEIGHTPACKER_H

@@ -38,6 +38,9 @@ public:
   const package::Package &package() const { return *pkg_; }
   /// Tokens in the KV cache.
   int64_t past() const { return past_; }
+  /// Lets only the dependency tokens order the device's queues (seeded random
+  /// issue on the golden model): the results must not change.
+  void setRandomIssue(uint64_t seed) { device_->setRandomIssue(true, seed); }
   /// Forgets the KV cache (a new conversation).
   void reset() { past_ = 0; }
 

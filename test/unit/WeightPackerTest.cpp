@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 using namespace edgellm;
@@ -120,4 +121,36 @@ TEST(WeightPacker, DenseStorageIs4125BitsPerWeight) {
   EXPECT_DOUBLE_EQ(packed.size() * 8.0 / double(k * n), 4.125);
   std::vector<uint8_t> sparse = packRows(quantizeInt4(w.data(), k, n, isa::Sparsity::Eighth));
   EXPECT_DOUBLE_EQ(sparse.size() * 8.0 / double(k * n), 1.125);
+}
+
+TEST(WeightPacker, TilesStripedOverChannelsUnpackToTheQuantisedValues) {
+  // The package's path: quantise, cut into tiles of 48 rows padded to 32
+  // beats, spread beat by beat over the 32 pseudo-channels, then read each
+  // tile back from the channel images as the striped load does.
+  const int64_t k = 704, n = 100, tileRows = 48;
+  std::vector<float> w = randomWeights(k, n, 7);
+  for (isa::Sparsity s : {isa::Sparsity::Dense, isa::Sparsity::Quarter}) {
+    QuantizedMatrix m = quantizeInt4(w.data(), k, n, s);
+    std::vector<uint8_t> stream = packInt4Tiles(m, tileRows);
+    ASSERT_EQ(stream.size() % (32 * 32), 0u);
+    uint64_t beats = stream.size() / 32, perChannel = beats / 32;
+    std::vector<std::vector<uint8_t>> channel(32, std::vector<uint8_t>(perChannel * 32));
+    for (uint64_t p = 0; p < beats; ++p)
+      std::memcpy(&channel[p % 32][(p / 32) * 32], &stream[p * 32], 32);
+    // Gather back (what `load` with hbm_stripe = 32 reads) and unpack.
+    std::vector<uint8_t> gathered(stream.size());
+    for (uint64_t p = 0; p < beats; ++p)
+      std::memcpy(&gathered[p * 32], &channel[p % 32][(p / 32) * 32], 32);
+    for (int64_t t = 0; t * tileRows < n; ++t) {
+      QuantizedMatrix tile = unpackInt4Tile(gathered.data(), n, k, s, tileRows, t);
+      int64_t rows = std::min(tileRows, n - t * tileRows);
+      ASSERT_EQ(tile.n, rows);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < k; ++c)
+          ASSERT_EQ(tile.q[size_t(r * k + c)], m.q[size_t((t * tileRows + r) * k + c)])
+              << "tile " << t << " row " << r << " col " << c;
+      for (int64_t i = 0; i < rows * m.groups(); ++i)
+        ASSERT_EQ(tile.scales[size_t(i)], m.scales[size_t(t * tileRows * m.groups() + i)]);
+    }
+  }
 }

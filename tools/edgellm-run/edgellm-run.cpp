@@ -1,12 +1,14 @@
 //===- edgellm-run.cpp - Package -> tokens --------------------------------===//
 //
 // edgellm-run PKG --tokens 1,2,3 [--logits-out FILE.npy] [--stepwise]
-//                 [--generate N]
+//                 [--generate N] [--sim-random-issue SEED]
 //
 // Loads a package on the `sim` device (the golden model) and runs token ids:
 // teacher-forced through the prefill program (or, with --stepwise, the
 // decode program one token at a time), writing the float32 logits of every
 // position; --generate N continues greedily and prints the new ids.
+// --sim-random-issue lets only the dependency tokens order the simulated
+// queues (a check of the compiler's tokens: the logits must not change).
 // (The tokenizer, sampling and chat arrive with the runtime issue.)
 //
 //===----------------------------------------------------------------------===//
@@ -53,7 +55,7 @@ static bool writeNpy(const std::string &path, const std::vector<float> &data, si
 int main(int argc, char **argv) {
   std::string pkg, tokensArg, logitsOut;
   bool stepwise = false;
-  long generate = 0;
+  long generate = 0, randomIssue = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const std::string &name) -> const char * {
@@ -69,6 +71,8 @@ int main(int argc, char **argv) {
       logitsOut = v;
     else if (const char *v = value("--generate"))
       generate = std::strtol(v, nullptr, 10);
+    else if (const char *v = value("--sim-random-issue"))
+      randomIssue = std::strtol(v, nullptr, 10);
     else if (a == "--stepwise")
       stepwise = true;
     else if (a.rfind("--", 0) == 0) {
@@ -102,6 +106,8 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "edgellm-run: error: %s\n", error.c_str());
     return 1;
   }
+  if (randomIssue)
+    session->setRandomIssue(uint64_t(randomIssue));
   std::vector<float> logits;
   if (!session->forward(tokens, stepwise, logits, error)) {
     std::fprintf(stderr, "edgellm-run: error: %s\n", error.c_str());

@@ -438,7 +438,10 @@ bool GoldenModel::drain(RunResult &r, bool untilEmpty) {
         ready &= ++t[fifo(q, prevOf(q))] <= depth;
       if (d.signalNext)
         ready &= ++t[fifo(q, nextOf(q))] <= depth;
-      if (ready && (best < 0 || qu[h].index < queues_[best][heads_[best]].index))
+      if (!ready)
+        continue;
+      if (best < 0 || (randomIssue_ ? (rng_() & 1) != 0
+                                    : qu[h].index < queues_[best][heads_[best]].index))
         best = int(q);
     }
     if (best < 0) {
@@ -527,8 +530,10 @@ RunResult GoldenModel::run(const std::vector<isa::Instruction> &program) {
       break;
     default:
       queues_[unsigned(s.queue)].push_back({i, inst});
-      // Run what can run now, keeping the queues short.
-      if (!drain(r, false))
+      // Run what can run now, keeping the queues short (with random issue
+      // the queues fill up to the next barrier, so any order the tokens
+      // allow can happen).
+      if (!randomIssue_ && !drain(r, false))
         return r;
     }
   }

@@ -18,6 +18,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -64,6 +65,16 @@ public:
       regs_[r] = v;
   }
 
+  /// Which ready queue runs next. By default the one whose head comes first
+  /// in program order; with random issue a seeded random ready queue, so that
+  /// only the dependency tokens order the queues (a program whose result
+  /// depends on the choice is not well-formed: tests use this to check the
+  /// compiler's tokens).
+  void setRandomIssue(bool on, uint64_t seed = 1) {
+    randomIssue_ = on;
+    rng_.seed(seed);
+  }
+
   /// Runs a program to its `end` (or to a fault).
   RunResult run(const std::vector<isa::Instruction> &program);
 
@@ -83,6 +94,8 @@ private:
   std::array<size_t, 4> heads_{};
   /// Token FIFOs: load->compute, compute->load, compute->store, store->compute.
   std::array<uint32_t, 4> tokens_{};
+  bool randomIssue_ = false;
+  std::mt19937_64 rng_{1};
 };
 
 } // namespace edgellm::sim
