@@ -47,13 +47,9 @@ constexpr int64_t L16 = isa::kLanes;
 constexpr int64_t kMaxTileRows = 256;
 int64_t blocksOf(int64_t c) { return (c + L16 - 1) / L16; }
 
+/// The ONNX node name, or the op name for ops without one.
 std::string nodeName(Operation *op) {
-  std::string name;
-  op->getLoc()->walk([&](Location l) {
-    if (auto n = dyn_cast<NameLoc>(l); n && name.empty())
-      name = n.getName().str();
-    return WalkResult::advance();
-  });
+  std::string name = eo::nodeName(op);
   return name.empty() ? op->getName().getStringRef().str() : name;
 }
 

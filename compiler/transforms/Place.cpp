@@ -41,15 +41,7 @@ std::string kindKey(Operation *op) {
   return "";
 }
 
-std::string nodeName(Operation *op) {
-  std::string name;
-  op->getLoc()->walk([&](Location l) {
-    if (auto n = dyn_cast<NameLoc>(l); n && name.empty())
-      name = n.getName().str();
-    return WalkResult::advance();
-  });
-  return name;
-}
+using onnx::nodeName;
 
 struct ElmPlacePass : public transforms::impl::ElmPlaceBase<ElmPlacePass> {
   using Base::Base;

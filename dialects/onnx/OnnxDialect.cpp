@@ -570,3 +570,13 @@ LogicalResult WhereOp::verify() {
 
 #define GET_OP_CLASSES
 #include "dialects/onnx/OnnxOps.cpp.inc"
+
+std::string edgellm::onnx::nodeName(Operation *op) {
+  std::string name;
+  op->getLoc()->walk([&](Location l) {
+    if (auto n = dyn_cast<NameLoc>(l); n && name.empty())
+      name = n.getName().str();
+    return WalkResult::advance();
+  });
+  return name;
+}

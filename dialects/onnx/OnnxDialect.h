@@ -17,6 +17,10 @@
 
 namespace edgellm::onnx {
 
+/// The ONNX node an op came from (the importer's NameLoc), or "" when the op
+/// has none (ops created by passes).
+std::string nodeName(mlir::Operation *op);
+
 /// ONNX TensorProto data type numbers.
 enum class DataType : int64_t {
   Undefined = 0, Float = 1, Uint8 = 2, Int8 = 3, Uint16 = 4, Int16 = 5,

@@ -391,17 +391,7 @@ bool Simulator::step(double now, TimingReport &r) {
       } else {
         if (inst.opcode == isa::Opcode::RegOp) {
           auto o = isa::as<isa::RegOp>(inst);
-          uint32_t a = regs_[o.ra], b = regs_[o.rb] + o.imm, val = 0;
-          switch (isa::AluOp(o.op)) {
-          case isa::AluOp::Add: val = a + b; break;
-          case isa::AluOp::Sub: val = a - b; break;
-          case isa::AluOp::Mul: val = a * b; break;
-          case isa::AluOp::Shl: val = a << (b % 32); break;
-          case isa::AluOp::Shr: val = a >> (b % 32); break;
-          case isa::AluOp::Min: val = std::min(a, b); break;
-          case isa::AluOp::Max: val = std::max(a, b); break;
-          case isa::AluOp::And: val = a & b; break;
-          }
+          uint32_t val = isa::aluResult(isa::AluOp(o.op), regs_[o.ra], regs_[o.rb] + o.imm);
           if (o.rd != 0)
             regs_[o.rd] = val;
         }

@@ -499,17 +499,7 @@ RunResult GoldenModel::run(const std::vector<isa::Instruction> &program) {
     case isa::Queue::Dispatch:
       if (inst.opcode == isa::Opcode::RegOp) {
         auto o = isa::as<isa::RegOp>(inst);
-        uint32_t a = reg(o.ra), b = reg(o.rb) + o.imm, v = 0;
-        switch (isa::AluOp(o.op)) {
-        case isa::AluOp::Add: v = a + b; break;
-        case isa::AluOp::Sub: v = a - b; break;
-        case isa::AluOp::Mul: v = a * b; break;
-        case isa::AluOp::Shl: v = a << (b % 32); break;
-        case isa::AluOp::Shr: v = a >> (b % 32); break;
-        case isa::AluOp::Min: v = std::min(a, b); break;
-        case isa::AluOp::Max: v = std::max(a, b); break;
-        case isa::AluOp::And: v = a & b; break;
-        }
+        uint32_t v = isa::aluResult(isa::AluOp(o.op), reg(o.ra), reg(o.rb) + o.imm);
         setReg(o.rd, v);
         ++r.executed;
       } else if (inst.opcode == isa::Opcode::Barrier || inst.opcode == isa::Opcode::End) {

@@ -488,6 +488,21 @@ template <typename T> T as(const Instruction &inst) {
   return t;
 }
 
+/// The result of `regop` (docs/isa.md): R[rd] = a op b with b = R[rb] + imm.
+inline uint32_t aluResult(AluOp op, uint32_t a, uint32_t b) {
+  switch (op) {
+  case AluOp::Add: return a + b;
+  case AluOp::Sub: return a - b;
+  case AluOp::Mul: return a * b;
+  case AluOp::Shl: return a << (b % 32);
+  case AluOp::Shr: return a >> (b % 32);
+  case AluOp::Min: return a < b ? a : b;
+  case AluOp::Max: return a > b ? a : b;
+  case AluOp::And: return a & b;
+  }
+  return 0;
+}
+
 /// Reinterprets an F32 field.
 inline float f32FromBits(uint32_t bits) {
   float f;
