@@ -59,7 +59,9 @@ struct View {
   int64_t offset = 0, channels = 0;
 };
 
-enum class Kind { Input, RmsNorm, Linear, Rope, KvAppend, Attention, Swiglu, Add, Output };
+enum class Kind {
+  Input, RmsNorm, Linear, Rope, KvAppend, Attention, Swiglu, Add, Mul, Softmax, Output
+};
 
 struct DevOp {
   Kind kind;
@@ -411,6 +413,28 @@ LogicalResult Lowering::analyse() {
       a.views[add.getResult()] = {d.out, 0, l->channels};
       a.ops.push_back(d);
       ++adds;
+      continue;
+    }
+    if (auto mul = dyn_cast<elm::MulOp>(op)) {
+      auto l = viewOf(mul.getLhs(), op), r = viewOf(mul.getRhs(), op);
+      if (failed(l) || failed(r))
+        return failure();
+      DevOp d{Kind::Mul, op};
+      d.in = {*l, *r};
+      d.out = newVt(l->channels);
+      a.views[mul.getResult()] = {d.out, 0, l->channels};
+      a.ops.push_back(d);
+      continue;
+    }
+    if (auto sm = dyn_cast<elm::SoftmaxOp>(op)) {
+      auto x = viewOf(sm.getInput(), op);
+      if (failed(x))
+        return failure();
+      DevOp d{Kind::Softmax, op};
+      d.in = {*x};
+      d.out = newVt(x->channels);
+      a.views[sm.getResult()] = {d.out, 0, x->channels};
+      a.ops.push_back(d);
       continue;
     }
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
@@ -961,6 +985,26 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
           opts.progress(name, layer, int(m.layers));
         ++layer;
       }
+      break;
+    }
+    case Kind::Mul: {
+      isa::Eltwise e;
+      e.op = uint32_t(isa::EwOp::Mul);
+      e.a_buf = ABUF, e.a_addr = at(d.in[0]), e.a_stride = S;
+      e.b_buf = ABUF, e.b_addr = at(d.in[1]), e.b_stride = S;
+      e.y_buf = ABUF, e.y_addr = uint32_t(addr[d.out]), e.y_stride = S;
+      e.m_reg = R3;
+      e.c = uint32_t(d.in[0].channels);
+      emit(e);
+      break;
+    }
+    case Kind::Softmax: {
+      isa::Softmax sm;
+      sm.x_buf = ABUF, sm.x_addr = at(d.in[0]), sm.x_stride = S;
+      sm.y_buf = ABUF, sm.y_addr = uint32_t(addr[d.out]), sm.y_stride = S;
+      sm.m_reg = R3;
+      sm.n = uint32_t(d.in[0].channels);
+      emit(sm);
       break;
     }
     case Kind::Output: {

@@ -269,6 +269,10 @@ void ElmToOnnxPass::runOnOperation() {
                                     b.getI64IntegerAttr(0));
     } else if (auto add = dyn_cast<elm::AddOp>(op)) {
       result = eo::AddOp::create(b, loc, add.getType(), add.getLhs(), add.getRhs());
+    } else if (auto mul = dyn_cast<elm::MulOp>(op)) {
+      result = eo::MulOp::create(b, loc, mul.getType(), mul.getLhs(), mul.getRhs());
+    } else if (auto sm = dyn_cast<elm::SoftmaxOp>(op)) {
+      result = eo::SoftmaxOp::create(b, loc, sm.getType(), sm.getInput(), b.getI64IntegerAttr(-1));
     } else {
       op->emitOpError("has no CPU fallback yet");
       return signalPassFailure();

@@ -34,6 +34,10 @@ std::string kindKey(Operation *op) {
     return "swiglu";
   if (isa<elm::AddOp>(op))
     return "add";
+  if (isa<elm::MulOp>(op))
+    return "mul";
+  if (isa<elm::SoftmaxOp>(op))
+    return "softmax";
   if (isa<elm::EmbeddingOp>(op))
     return "embedding";
   if (isa<elm::AttentionOp>(op))

@@ -415,6 +415,37 @@ void RaiseOnnxToElmPass::runOnOperation() {
     ++raised["elm.add"];
   });
 
+  // A softmax over the last axis that is not part of an attention.
+  func.walk([&](eo::SoftmaxOp sm) {
+    auto rt = dyn_cast<RankedTensorType>(sm.getOutput().getType());
+    if (!rt || sm.getInput().getType() != rt || !isa<FloatType>(rt.getElementType()) ||
+        (int64_t(sm.getAxis()) != -1 && int64_t(sm.getAxis()) != rt.getRank() - 1))
+      return;
+    b.setInsertionPoint(sm);
+    auto r = elm::SoftmaxOp::create(b, sm.getLoc(), rt, sm.getInput(), elm::DeviceAttr());
+    sm.getOutput().replaceAllUsesWith(r.getResult());
+    ++raised["elm.softmax"];
+  });
+
+  // An element-wise product of two activations of one type, one of them
+  // computed by an LLM operator (products with weights or masks stay onnx).
+  func.walk([&](eo::MulOp mul) {
+    auto rt = dyn_cast<RankedTensorType>(mul.getC().getType());
+    if (!rt || !isa<FloatType>(rt.getElementType()) || mul.getA().getType() != rt ||
+        mul.getB().getType() != rt || isWeight(mul.getA()) || isWeight(mul.getB()))
+      return;
+    auto fromElm = [](Value v) {
+      Operation *d = v.getDefiningOp();
+      return d && d->getDialect() && d->getDialect()->getNamespace() == "elm";
+    };
+    if (!fromElm(mul.getA()) && !fromElm(mul.getB()))
+      return;
+    b.setInsertionPoint(mul);
+    auto r = elm::MulOp::create(b, mul.getLoc(), rt, mul.getA(), mul.getB(), elm::DeviceAttr());
+    mul.getC().replaceAllUsesWith(r.getResult());
+    ++raised["elm.mul"];
+  });
+
   // Erase what became dead (onnx ops are pure).
   bool changed = true;
   while (changed) {

@@ -146,5 +146,19 @@ LogicalResult AddOp::verify() {
   return success();
 }
 
+LogicalResult SoftmaxOp::verify() {
+  if (getInput().getType() != getResult().getType())
+    return emitOpError("result must have the input's type");
+  if (!isa<FloatType>(getInput().getType().getElementType()) || getInput().getType().getRank() < 1)
+    return emitOpError("input must be a floating-point tensor of rank >= 1");
+  return success();
+}
+
+LogicalResult MulOp::verify() {
+  if (getLhs().getType() != getRhs().getType() || getLhs().getType() != getResult().getType())
+    return emitOpError("operands and result must have one type");
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "dialects/elm/ElmOps.cpp.inc"

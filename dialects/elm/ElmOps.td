@@ -102,4 +102,19 @@ def Elm_AddOp : Elm_Op<"add", [Commutative]> {
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)";
 }
 
+def Elm_SoftmaxOp : Elm_Op<"softmax"> {
+  let summary = "softmax over the last axis (outside attention, which has its own)";
+  let arguments = (ins AnyRankedTensor:$input, OptionalAttr<Elm_DeviceAttr>:$device);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def Elm_MulOp : Elm_Op<"mul", [Commutative]> {
+  let summary = "element-wise product of two activations of the same shape";
+  let arguments = (ins AnyRankedTensor:$lhs, AnyRankedTensor:$rhs,
+                       OptionalAttr<Elm_DeviceAttr>:$device);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)";
+}
+
 #endif // EDGELLM_ELM_OPS_TD

@@ -2,7 +2,8 @@
 
 // One ChatGLM2-style layer (hidden 32, 2 query heads and 1 KV group of 16,
 // rotary slice 8, FFN 32) as raising, quantisation and placement leave it,
-// in the prefill form (attention over the new keys/values).
+// in the prefill form (attention over the new keys/values), plus a
+// standalone softmax and product before the output layer.
 
 // CHECK-LABEL: eisa.program @prefill attributes {max_context = 16 : i64, token_capacity = 16 : i64}
 // Derived registers: R4 = R1 * rot/8, R6 = R3 * rot/8, R5 = R2 + R3.
@@ -47,6 +48,9 @@
 // CHECK-NEXT: eisa.load [wait_next, signal_next] (src_mem = hbm, dst_buf = wbuf, src_addr = 0xf, {{.*}}dst_addr = 0x10000,
 // CHECK-NEXT: eisa.mm_q4 [wait_prev]
 // CHECK-NEXT: eisa.eltwise (op = add,
+// A standalone softmax (not causal) and product.
+// CHECK-NEXT: eisa.softmax ({{.*}}m_reg = r3, n = 32, n_reg = r0, causal = 0,
+// CHECK-NEXT: eisa.eltwise (op = mul,
 // The logits leave through DDR, tile by tile.
 // CHECK-NEXT: eisa.load [wait_next, signal_next]
 // CHECK-NEXT: eisa.mm_q4 [wait_prev, signal_next] ({{.*}}k = 32, n = 64,
@@ -94,7 +98,9 @@ module {
     %f2 = elm.swiglu %f1 {device = #elm.device<fpga>} : tensor<?x?x64xf32> -> tensor<?x?x32xf32>
     %f3 = elm.linear %f2, %w2 {device = #elm.device<fpga>, format = #elm.weight_format<int4_g128>} : tensor<?x?x32xf32>, tensor<32x32xf32> -> tensor<?x?x32xf32>
     %r2 = elm.add %r1, %f3 {device = #elm.device<fpga>} : tensor<?x?x32xf32>, tensor<?x?x32xf32> -> tensor<?x?x32xf32>
-    %lg = elm.linear %r2, %wout {device = #elm.device<fpga>, format = #elm.weight_format<int4_g128>} : tensor<?x?x32xf32>, tensor<32x64xf32> -> tensor<?x?x64xf32>
+    %sm = elm.softmax %r2 {device = #elm.device<fpga>} : tensor<?x?x32xf32> -> tensor<?x?x32xf32>
+    %gate = elm.mul %sm, %r2 {device = #elm.device<fpga>} : tensor<?x?x32xf32>, tensor<?x?x32xf32> -> tensor<?x?x32xf32>
+    %lg = elm.linear %gate, %wout {device = #elm.device<fpga>, format = #elm.weight_format<int4_g128>} : tensor<?x?x32xf32>, tensor<32x64xf32> -> tensor<?x?x64xf32>
     %out = "onnx.Transpose"(%lg) <{perm = [1, 0, 2]}> : (tensor<?x?x64xf32>) -> tensor<?x?x64xf32>
     return %out, %k, %v : tensor<?x?x64xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>
   }

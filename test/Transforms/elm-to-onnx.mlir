@@ -52,3 +52,13 @@ func.func @attention(%q: tensor<?x?x4x8xf32>, %k: tensor<?x?x2x8xf32>, %v: tenso
   %0 = elm.attention %q, %k, %v, %m {scale = 0.35355339059327379 : f64, masked_value = -3.4028234663852886E+38 : f64} : tensor<?x?x4x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x2x8xf32>, tensor<?x?x?xi1> -> tensor<?x?x32xf32>
   return %0 : tensor<?x?x32xf32>
 }
+
+// Standalone softmax and product.
+// CHECK-LABEL: func.func @softmax_mul
+// CHECK: %[[S:.*]] = "onnx.Softmax"(%arg0) <{axis = -1 : i64}>
+// CHECK: "onnx.Mul"(%[[S]], %arg0)
+func.func @softmax_mul(%x: tensor<?x?x8xf32>) -> tensor<?x?x8xf32> {
+  %s = elm.softmax %x : tensor<?x?x8xf32> -> tensor<?x?x8xf32>
+  %m = elm.mul %s, %x : tensor<?x?x8xf32>, tensor<?x?x8xf32> -> tensor<?x?x8xf32>
+  return %m : tensor<?x?x8xf32>
+}

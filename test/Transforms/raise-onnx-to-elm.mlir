@@ -57,3 +57,20 @@ func.func @not_linear(%a: tensor<?x4x8xf32>, %b: tensor<?x8x4xf32>) -> tensor<?x
 }
 
 // REMARK: remark: raised:; left in onnx: 1 onnx.MatMul
+
+// A softmax over the last axis outside attention, and a product of two
+// activations one of which an LLM op computed, are raised; a product with a
+// weight and a softmax over another axis are not.
+// CHECK-LABEL: func.func @softmax_mul
+// CHECK: %[[S:.*]] = elm.softmax %arg0
+// CHECK: "onnx.Softmax"(%arg0) <{axis = 1 : i64}>
+// CHECK: elm.mul %[[S]], %arg0
+// CHECK: "onnx.Mul"(%{{.*}}, %{{.*}})
+func.func @softmax_mul(%x: tensor<?x4x8xf32>) -> (tensor<?x4x8xf32>, tensor<?x4x8xf32>, tensor<?x4x8xf32>) {
+  %w = "onnx.Constant"() <{value = dense<2.0> : tensor<8xf32>}> : () -> tensor<8xf32>
+  %s = "onnx.Softmax"(%x) <{axis = -1 : i64}> : (tensor<?x4x8xf32>) -> tensor<?x4x8xf32>
+  %s1 = "onnx.Softmax"(%x) <{axis = 1 : i64}> : (tensor<?x4x8xf32>) -> tensor<?x4x8xf32>
+  %m = "onnx.Mul"(%s, %x) : (tensor<?x4x8xf32>, tensor<?x4x8xf32>) -> tensor<?x4x8xf32>
+  %mw = "onnx.Mul"(%m, %w) : (tensor<?x4x8xf32>, tensor<8xf32>) -> tensor<?x4x8xf32>
+  return %s1, %m, %mw : tensor<?x4x8xf32>, tensor<?x4x8xf32>, tensor<?x4x8xf32>
+}

@@ -93,3 +93,27 @@ func.func @f(%q: tensor<2x1x4x8xf32>, %k: tensor<5x1x2x8xf32>, %m: tensor<1x2x5x
   %0 = elm.attention %q, %k, %k, %m {scale = 0.5 : f64, masked_value = -1.0e30 : f64} : tensor<2x1x4x8xf32>, tensor<5x1x2x8xf32>, tensor<5x1x2x8xf32>, tensor<1x2x5xf32> -> tensor<2x1x32xf32>
   return
 }
+
+// -----
+
+func.func @f(%x: tensor<2x32xf32>) {
+  // expected-error @+1 {{result must have the input's type}}
+  %0 = elm.softmax %x : tensor<2x32xf32> -> tensor<2x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x32xi32>) {
+  // expected-error @+1 {{input must be a floating-point tensor}}
+  %0 = elm.softmax %x : tensor<2x32xi32> -> tensor<2x32xi32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x32xf32>, %y: tensor<2x16xf32>) {
+  // expected-error @+1 {{operands and result must have one type}}
+  %0 = elm.mul %x, %y : tensor<2x32xf32>, tensor<2x16xf32> -> tensor<2x32xf32>
+  return
+}

@@ -24,5 +24,9 @@ func.func @layer(%ids: tensor<?x?xi64>, %table: tensor<256x32xf32>, %g: tensor<3
   // CHECK: elm.swiglu %{{.*}} : tensor<?x?x128xf32> -> tensor<?x?x64xf32>
   %s = elm.swiglu %h : tensor<?x?x128xf32> -> tensor<?x?x64xf32>
   %d = elm.linear %s, %w2 : tensor<?x?x64xf32>, tensor<64x32xf32> -> tensor<?x?x32xf32>
-  return %d : tensor<?x?x32xf32>
+  // CHECK: elm.softmax %{{.*}} {device = #elm.device<fpga>} : tensor<?x?x32xf32> -> tensor<?x?x32xf32>
+  %p = elm.softmax %d {device = #elm.device<fpga>} : tensor<?x?x32xf32> -> tensor<?x?x32xf32>
+  // CHECK: elm.mul %{{.*}}, %{{.*}} : tensor<?x?x32xf32>, tensor<?x?x32xf32> -> tensor<?x?x32xf32>
+  %m = elm.mul %p, %d : tensor<?x?x32xf32>, tensor<?x?x32xf32> -> tensor<?x?x32xf32>
+  return %m : tensor<?x?x32xf32>
 }
