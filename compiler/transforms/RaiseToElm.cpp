@@ -415,6 +415,26 @@ void RaiseOnnxToElmPass::runOnOperation() {
     ++raised["elm.add"];
   });
 
+  // Erase what became dead (onnx ops are pure), so the patterns below see
+  // only what the ones above left in use.
+  auto eraseDead = [&] {
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      SmallVector<Operation *> dead;
+      func.walk([&](Operation *op) {
+        if (op->getDialect() && op->getDialect()->getNamespace() == "onnx" && op->use_empty() &&
+            !isa<eo::ExternalDataOp, eo::ConstantOp>(op))
+          dead.push_back(op);
+      });
+      for (Operation *op : llvm::reverse(dead)) {
+        op->erase();
+        changed = true;
+      }
+    }
+  };
+  eraseDead();
+
   // A softmax over the last axis that is not part of an attention.
   func.walk([&](eo::SoftmaxOp sm) {
     auto rt = dyn_cast<RankedTensorType>(sm.getOutput().getType());
@@ -446,21 +466,7 @@ void RaiseOnnxToElmPass::runOnOperation() {
     ++raised["elm.mul"];
   });
 
-  // Erase what became dead (onnx ops are pure).
-  bool changed = true;
-  while (changed) {
-    changed = false;
-    SmallVector<Operation *> dead;
-    func.walk([&](Operation *op) {
-      if (op->getDialect() && op->getDialect()->getNamespace() == "onnx" && op->use_empty() &&
-          !isa<eo::ExternalDataOp, eo::ConstantOp>(op))
-        dead.push_back(op);
-    });
-    for (Operation *op : llvm::reverse(dead)) {
-      op->erase();
-      changed = true;
-    }
-  }
+  eraseDead();
 
   if (report) {
     std::string text = "raised:";
