@@ -2,7 +2,8 @@
 # The main job: sets up, builds, compiles the bundled tiny ChatGLM2 (trained
 # 4-layer model, test/models/tiny) into a package for the VCU128 (dense INT4,
 # every transformer op on the FPGA) and generates an answer on the `sim`
-# device (the golden model), printing the compile report on the way.
+# device (the golden model), printing the compile report on the way and the
+# host and modeled VCU128 speed at the end. `edgellm-run PKG --chat` chats.
 #   tools/run.sh ["prompt"] [extra edgellm-compile flags, e.g. --quant=none]
 # Build folder: $EDGELLM_BUILD_DIR (default: build/ in the checkout).
 set -euo pipefail
@@ -20,4 +21,4 @@ ninja -C "$build" -j "${EDGELLM_JOBS:-2}" edgellm-compile edgellm-run
 pkg=$build/tiny-chatglm2.elpkg
 "$build/bin/edgellm-compile" "$root/test/models/tiny/decode.op17.onnx" --target=vcu128 \
   -o "$pkg" "$@" 2>&1 | grep -v "lowering \(prefill\|decode\): layer\|packing weights"
-/usr/bin/python3 "$root/tools/generate.py" "$pkg" "$prompt" --run "$build/bin/edgellm-run"
+"$build/bin/edgellm-run" "$pkg" --prompt "$prompt" --max-tokens 64 --stats

@@ -4,6 +4,7 @@
 #include "edgellm/hw/IsaNumerics.h"
 #include "edgellm/hw/IsaStream.h"
 
+#include <chrono>
 #include <cstring>
 
 using namespace edgellm;
@@ -80,6 +81,16 @@ std::unique_ptr<Session> Session::open(const std::string &path, std::string &err
     }
     if (s->prefill_.code.empty() || s->decode_.code.empty())
       return fail("the package lacks the prefill or the decode program");
+    if (m.contains("tokenizer") && m["tokenizer"].is_string()) {
+      package::Bytes b = s->pkg_->section(m["tokenizer"]);
+      if (!b.data)
+        return fail("tokenizer section " + m["tokenizer"].dump() + " is missing");
+      std::string err;
+      s->tokenizer_ = Tokenizer::fromModelBytes(
+          std::string(reinterpret_cast<const char *>(b.data), b.size), err);
+      if (!s->tokenizer_)
+        return fail(err);
+    }
   } catch (const std::exception &e) {
     return fail(std::string("manifest: ") + e.what());
   }
@@ -122,6 +133,8 @@ bool Session::run(const Program &p, const int32_t *tokens, uint32_t n, std::vect
                   table + (int64_t(tokens[t]) * H + c) * 2, 2);
   }
   device_->ddr().write(inputBeat_ * isa::kBeatBytes, x.data(), x.size() * 2);
+  cached_.resize(size_t(past_));
+  cached_.insert(cached_.end(), tokens, tokens + n);
   device_->setReg(isa::kRegPos, uint32_t(past_));
   device_->setReg(isa::kRegPast, uint32_t(past_));
   device_->setReg(isa::kRegNumTokens, n);
@@ -141,4 +154,64 @@ bool Session::run(const Program &p, const int32_t *tokens, uint32_t n, std::vect
           isa::f16ToF32(y[size_t(((v / 16) * S + t) * 16 + v % 16)]);
   past_ += n;
   return true;
+}
+
+bool Session::generate(const std::vector<int32_t> &prompt, const GenerationOptions &options,
+                       const std::function<bool(int32_t)> &onToken, std::vector<int32_t> &out,
+                       std::string &error, GenerationStats *stats) {
+  using clock = std::chrono::steady_clock;
+  GenerationStats st;
+  st.promptTokens = int64_t(prompt.size());
+  if (prompt.empty()) {
+    error = "empty prompt";
+    return false;
+  }
+  // Reuse the cached prefix (at least the last prompt token is run again:
+  // its logits start the answer).
+  size_t keep = 0;
+  while (keep < cached_.size() && keep + 1 < prompt.size() && cached_[keep] == prompt[keep])
+    ++keep;
+  past_ = int64_t(keep);
+  cached_.resize(keep);
+  st.reusedTokens = int64_t(keep);
+  std::vector<float> logits;
+  auto t0 = clock::now();
+  std::vector<int32_t> rest(prompt.begin() + long(keep), prompt.end());
+  if (!forward(rest, false, logits, error))
+    return false;
+  auto t1 = clock::now();
+  st.prefillSeconds = std::chrono::duration<double>(t1 - t0).count();
+  Sampler sampler(options.sampling);
+  std::vector<int32_t> seen = prompt;
+  const float *last = logits.data() + logits.size() - size_t(info_.vocab);
+  std::vector<float> step;
+  out.clear();
+  for (int i = 0; i < options.maxNewTokens; ++i) {
+    int32_t t = sampler.next(last, info_.vocab, seen);
+    if (options.stopAtEos && tokenizer_ && t == tokenizer_->eos())
+      break;
+    out.push_back(t);
+    seen.push_back(t);
+    ++st.newTokens;
+    if (onToken && !onToken(t))
+      break;
+    if (i + 1 == options.maxNewTokens || past_ + 1 > info_.maxContext)
+      break;
+    step.clear();
+    if (!forward({t}, true, step, error))
+      return false;
+    last = step.data();
+  }
+  st.decodeSeconds = std::chrono::duration<double>(clock::now() - t1).count();
+  if (stats)
+    *stats = st;
+  return true;
+}
+
+hw::TimingReport Session::modelStep(bool decode, uint32_t past, uint32_t ntok) const {
+  std::array<uint32_t, isa::kNumRegs> regs{};
+  regs[isa::kRegPos] = past;
+  regs[isa::kRegPast] = past;
+  regs[isa::kRegNumTokens] = ntok;
+  return hw::simulateTiming(target_, decode ? decode_.code : prefill_.code, regs);
 }

@@ -15,8 +15,13 @@
 
 #include "edgellm/hw/Isa.h"
 #include "edgellm/hw/Target.h"
+#include "edgellm/hw/Timing.h"
 #include "runtime/device/sim/GoldenModel.h"
 #include "runtime/package/Package.h"
+#include "runtime/session/Sampler.h"
+#include "runtime/tokenizer/Tokenizer.h"
+
+#include <functional>
 
 #include <cstdint>
 #include <memory>
@@ -27,6 +32,18 @@ namespace edgellm::runtime {
 
 struct ModelInfo {
   int64_t layers = 0, hidden = 0, vocab = 0, maxContext = 0;
+};
+
+struct GenerationOptions {
+  SamplingOptions sampling;
+  int maxNewTokens = 128;
+  bool stopAtEos = true;
+};
+
+/// What one generation cost on the host (wall clock) and how many tokens.
+struct GenerationStats {
+  int64_t promptTokens = 0, reusedTokens = 0, newTokens = 0;
+  double prefillSeconds = 0, decodeSeconds = 0;
 };
 
 class Session {
@@ -42,7 +59,25 @@ public:
   /// issue on the golden model): the results must not change.
   void setRandomIssue(uint64_t seed) { device_->setRandomIssue(true, seed); }
   /// Forgets the KV cache (a new conversation).
-  void reset() { past_ = 0; }
+  void reset() {
+    past_ = 0;
+    cached_.clear();
+  }
+
+  /// The package's tokenizer (nullptr when the package has none).
+  const Tokenizer *tokenizer() const { return tokenizer_.get(); }
+
+  /// Generates after `prompt`: reuses the KV cache for the longest prefix of
+  /// `prompt` already in it (a chat's earlier rounds), runs the rest through
+  /// the prefill program, then samples and decodes one token at a time until
+  /// eos or the limit. `onToken` sees each new token; returning false stops.
+  bool generate(const std::vector<int32_t> &prompt, const GenerationOptions &options,
+                const std::function<bool(int32_t)> &onToken, std::vector<int32_t> &out,
+                std::string &error, GenerationStats *stats = nullptr);
+
+  /// The VCU128 timing model's prediction for one run of the decode (or
+  /// prefill) program with `ntok` tokens after `past` cached ones.
+  hw::TimingReport modelStep(bool decode, uint32_t past, uint32_t ntok) const;
 
   /// Runs `tokens` after the cached ones and appends their logits
   /// ([tokens][vocab], float32) to `logits`. `stepwise` runs the decode
@@ -68,6 +103,8 @@ private:
   uint64_t inputBeat_ = 0, logitsBeat_ = 0;
   package::Bytes embedding_;
   int64_t past_ = 0;
+  std::vector<int32_t> cached_; ///< the tokens whose keys/values the device holds
+  std::unique_ptr<Tokenizer> tokenizer_;
 };
 
 } // namespace edgellm::runtime

@@ -10,7 +10,8 @@ model) with edgellm-run:
 - FP16 weights (--quant=none): teacher-forced logits of the reference prompt,
   top-1 agreement >= 99% against the FP32 reference; stepwise (the decode
   program one token at a time) within 1e-3 relative of teacher-forced; greedy
-  generation equal to the reference's 32 tokens;
+  generation equal to the reference's 32 tokens; `--prompt 你好` (C++
+  tokenizer and chat prompt) prints the reference's greedy answer;
 - dense INT4: top-1 and KL divergence printed, KL bounded (0.05);
 - INT4 with 50% log-scale sparsity: printed;
 - the same bits when the simulator issues the queues in a random order that
@@ -121,6 +122,16 @@ def main():
         p = run([args.run, pkg, "--tokens", tokens, "--generate", str(len(greedy))])
         got = [int(t) for t in p.stdout.strip().split(",")] if p.returncode == 0 else []
         check(got == greedy, f"greedy generation equals the reference ({len(greedy)} tokens)")
+        # Text in, text out (C++ tokenizer, chat prompt, greedy to eos): the
+        # reference's greedy answer to the same prompt, up to eos (id 2).
+        sys.path.insert(0, os.path.join(ROOT, "tools", "models"))
+        from tokenizer import ChatGLM2Tokenizer
+        tok = ChatGLM2Tokenizer(os.path.join(ROOT, "test", "models", "tokenizer",
+                                             "tokenizer.model"))
+        want = tok.decode(greedy[: greedy.index(tok.eos_id)] if tok.eos_id in greedy else greedy)
+        p = run([args.run, pkg, "--prompt", "你好", "--max-tokens", "32"])
+        check(p.returncode == 0 and p.stdout == want + "\n",
+              f"--prompt 你好 streams the reference answer {want!r}: got {p.stdout!r}")
 
         # INT4, dense and 50% sparse.
         for flags, bound in ((["--quant=int4"], 0.05), (["--sparsity=0.5"], None)):

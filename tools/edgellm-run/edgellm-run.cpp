@@ -1,15 +1,20 @@
 //===- edgellm-run.cpp - Package -> tokens --------------------------------===//
 //
+// edgellm-run PKG --prompt "..." [--raw] [--max-tokens N] [sampling] [--stats]
+// edgellm-run PKG --chat [sampling]              interactive, with history
 // edgellm-run PKG --tokens 1,2,3 [--logits-out FILE.npy] [--stepwise]
 //                 [--generate N] [--sim-random-issue SEED]
+// sampling: --temperature T --top-k K --top-p P --repetition-penalty R --seed S
 //
-// Loads a package on the `sim` device (the golden model) and runs token ids:
-// teacher-forced through the prefill program (or, with --stepwise, the
-// decode program one token at a time), writing the float32 logits of every
-// position; --generate N continues greedily and prints the new ids.
-// --sim-random-issue lets only the dependency tokens order the simulated
-// queues (a check of the compiler's tokens: the logits must not change).
-// (The tokenizer, sampling and chat arrive with the runtime issue.)
+// Loads a package on the `sim` device (the golden model of docs/isa.md) and
+// generates. --prompt builds ChatGLM2's chat prompt (--raw: the text as is,
+// after [gMASK] sop), streams the answer and stops at eos or --max-tokens.
+// --tokens runs token ids teacher-forced through the prefill program (or,
+// with --stepwise, the decode program one token at a time) and writes the
+// float32 logits of every position; --generate N continues greedily and
+// prints the new ids. --sim-random-issue lets only the dependency tokens
+// order the simulated queues (a check of the compiler's tokens). --stats
+// prints host tokens/s and the VCU128 timing model's tokens/s and HBM use.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,14 +23,19 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 using namespace edgellm;
 
 static int usage() {
-  std::fprintf(stderr, "usage: edgellm-run PKG --tokens 1,2,3 [--logits-out FILE.npy] "
-                       "[--stepwise] [--generate N]\n");
+  std::fprintf(stderr,
+               "usage: edgellm-run PKG (--prompt TEXT [--raw] | --chat | --tokens 1,2,3 "
+               "[--logits-out F.npy] [--stepwise] [--generate N])\n"
+               "       [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
+               "       [--repetition-penalty R] [--seed S] [--stats] [--device=sim]\n");
   return 2;
 }
 
@@ -52,10 +62,48 @@ static bool writeNpy(const std::string &path, const std::vector<float> &data, si
   return true;
 }
 
+namespace {
+/// Streams an answer: decodes all its tokens each time and prints what is new
+/// (pieces can join into one multi-byte character).
+struct Streamer {
+  const runtime::Tokenizer &tok;
+  std::vector<int32_t> ids;
+  std::string shown;
+  bool operator()(int32_t t) {
+    ids.push_back(t);
+    std::string text = tok.decode(ids);
+    if (text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0) {
+      std::fwrite(text.data() + shown.size(), 1, text.size() - shown.size(), stdout);
+      std::fflush(stdout);
+      shown = text;
+    }
+    return true;
+  }
+};
+
+void printStats(const runtime::Session &s, const runtime::GenerationStats &st) {
+  std::fprintf(stderr,
+               "stats: prompt %lld tokens (%lld reused from the cache), %.2f s = %.1f tokens/s "
+               "on the host; %lld new tokens, %.2f s = %.2f tokens/s on the host\n",
+               (long long)st.promptTokens, (long long)st.reusedTokens, st.prefillSeconds,
+               st.prefillSeconds > 0 ? (st.promptTokens - st.reusedTokens) / st.prefillSeconds : 0,
+               (long long)st.newTokens, st.decodeSeconds,
+               st.decodeSeconds > 0 ? st.newTokens / st.decodeSeconds : 0);
+  hw::TimingReport r = s.modelStep(true, uint32_t(std::max<int64_t>(s.past() - 1, 0)), 1);
+  if (r.ok())
+    std::fprintf(stderr,
+                 "stats: modeled %s decode at %lld cached tokens: %.1f us = %.1f tokens/s, "
+                 "HBM %.1f%% of the AXI ceiling\n",
+                 s.package().manifest()["target"]["name"].get<std::string>().c_str(),
+                 (long long)s.past(), r.ns / 1e3, 1e9 / r.ns, r.hbmUtilisation * 100);
+}
+} // namespace
+
 int main(int argc, char **argv) {
-  std::string pkg, tokensArg, logitsOut;
-  bool stepwise = false;
+  std::string pkg, tokensArg, logitsOut, prompt, device = "sim";
+  bool stepwise = false, chat = false, raw = false, stats = false;
   long generate = 0, randomIssue = 0;
+  runtime::GenerationOptions gen;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const std::string &name) -> const char * {
@@ -65,16 +113,47 @@ int main(int argc, char **argv) {
         return argv[i] + name.size() + 1;
       return nullptr;
     };
+    auto number = [&](const char *v, double lo, double hi, const char *what) {
+      char *end = nullptr;
+      double d = std::strtod(v, &end);
+      if (!*v || *end || d < lo || d > hi) {
+        std::fprintf(stderr, "edgellm-run: error: %s: '%s' is not in [%g, %g]\n", what, v, lo, hi);
+        std::exit(2);
+      }
+      return d;
+    };
     if (const char *v = value("--tokens"))
       tokensArg = v;
     else if (const char *v = value("--logits-out"))
       logitsOut = v;
     else if (const char *v = value("--generate"))
-      generate = std::strtol(v, nullptr, 10);
+      generate = long(number(v, 1, 1e6, "--generate"));
     else if (const char *v = value("--sim-random-issue"))
-      randomIssue = std::strtol(v, nullptr, 10);
+      randomIssue = long(number(v, 1, 1e9, "--sim-random-issue"));
+    else if (const char *v = value("--prompt"))
+      prompt = v;
+    else if (const char *v = value("--max-tokens"))
+      gen.maxNewTokens = int(number(v, 1, 1e6, "--max-tokens"));
+    else if (const char *v = value("--temperature"))
+      gen.sampling.temperature = float(number(v, 0, 100, "--temperature"));
+    else if (const char *v = value("--top-k"))
+      gen.sampling.topK = int(number(v, 0, 1e7, "--top-k"));
+    else if (const char *v = value("--top-p"))
+      gen.sampling.topP = float(number(v, 0, 1, "--top-p"));
+    else if (const char *v = value("--repetition-penalty"))
+      gen.sampling.repetitionPenalty = float(number(v, 0.01, 100, "--repetition-penalty"));
+    else if (const char *v = value("--seed"))
+      gen.sampling.seed = uint64_t(number(v, 0, 1.8e19, "--seed"));
+    else if (const char *v = value("--device"))
+      device = v;
     else if (a == "--stepwise")
       stepwise = true;
+    else if (a == "--chat")
+      chat = true;
+    else if (a == "--raw")
+      raw = true;
+    else if (a == "--stats")
+      stats = true;
     else if (a.rfind("--", 0) == 0) {
       std::fprintf(stderr, "edgellm-run: error: unknown option %s\n", a.c_str());
       return usage();
@@ -83,22 +162,13 @@ int main(int argc, char **argv) {
     else
       return usage();
   }
-  if (pkg.empty() || tokensArg.empty())
+  if (pkg.empty() || int(!tokensArg.empty()) + int(!prompt.empty()) + int(chat) != 1)
     return usage();
-  std::vector<int32_t> tokens;
-  for (size_t at = 0; at <= tokensArg.size();) {
-    size_t end = tokensArg.find(',', at);
-    if (end == std::string::npos)
-      end = tokensArg.size();
-    std::string t = tokensArg.substr(at, end - at);
-    char *stop = nullptr;
-    long v = std::strtol(t.c_str(), &stop, 10);
-    if (t.empty() || *stop || v < 0 || v > INT32_MAX) {
-      std::fprintf(stderr, "edgellm-run: error: --tokens: '%s' is not a token id\n", t.c_str());
-      return 2;
-    }
-    tokens.push_back(int32_t(v));
-    at = end + 1;
+  if (device != "sim") {
+    std::fprintf(stderr, "edgellm-run: error: --device=%s: only the 'sim' device is built so "
+                         "far (the XRT device arrives with the hardware issue)\n",
+                 device.c_str());
+    return 2;
   }
   std::string error;
   auto session = runtime::Session::open(pkg, error);
@@ -108,32 +178,101 @@ int main(int argc, char **argv) {
   }
   if (randomIssue)
     session->setRandomIssue(uint64_t(randomIssue));
-  std::vector<float> logits;
-  if (!session->forward(tokens, stepwise, logits, error)) {
-    std::fprintf(stderr, "edgellm-run: error: %s\n", error.c_str());
-    return 1;
-  }
-  size_t V = size_t(session->info().vocab);
-  if (!logitsOut.empty() && !writeNpy(logitsOut, logits, tokens.size(), V, error)) {
-    std::fprintf(stderr, "edgellm-run: error: %s\n", error.c_str());
-    return 1;
-  }
-  if (generate > 0) {
-    std::vector<float> last(logits.end() - long(V), logits.end());
-    for (long g = 0; g < generate; ++g) {
-      int32_t best = 0;
-      for (size_t v = 1; v < V; ++v)
-        if (last[v] > last[size_t(best)])
-          best = int32_t(v);
-      std::printf("%s%d", g ? "," : "", best);
-      std::fflush(stdout);
-      last.clear();
-      if (g + 1 < generate && !session->forward({best}, true, last, error)) {
-        std::fprintf(stderr, "\nedgellm-run: error: %s\n", error.c_str());
-        return 1;
+
+  if (!tokensArg.empty()) {
+    std::vector<int32_t> tokens;
+    for (size_t at = 0; at <= tokensArg.size();) {
+      size_t end = tokensArg.find(',', at);
+      if (end == std::string::npos)
+        end = tokensArg.size();
+      std::string t = tokensArg.substr(at, end - at);
+      char *stop = nullptr;
+      long v = std::strtol(t.c_str(), &stop, 10);
+      if (t.empty() || *stop || v < 0 || v > INT32_MAX) {
+        std::fprintf(stderr, "edgellm-run: error: --tokens: '%s' is not a token id\n",
+                     t.c_str());
+        return 2;
       }
+      tokens.push_back(int32_t(v));
+      at = end + 1;
+    }
+    std::vector<float> logits;
+    if (!session->forward(tokens, stepwise, logits, error)) {
+      std::fprintf(stderr, "edgellm-run: error: %s\n", error.c_str());
+      return 1;
+    }
+    size_t V = size_t(session->info().vocab);
+    if (!logitsOut.empty() && !writeNpy(logitsOut, logits, tokens.size(), V, error)) {
+      std::fprintf(stderr, "edgellm-run: error: %s\n", error.c_str());
+      return 1;
+    }
+    if (generate > 0) {
+      std::vector<float> last(logits.end() - long(V), logits.end());
+      for (long g = 0; g < generate; ++g) {
+        int32_t best = 0;
+        for (size_t v = 1; v < V; ++v)
+          if (last[v] > last[size_t(best)])
+            best = int32_t(v);
+        std::printf("%s%d", g ? "," : "", best);
+        std::fflush(stdout);
+        last.clear();
+        if (g + 1 < generate && !session->forward({best}, true, last, error)) {
+          std::fprintf(stderr, "\nedgellm-run: error: %s\n", error.c_str());
+          return 1;
+        }
+      }
+      std::printf("\n");
+    }
+    return 0;
+  }
+
+  const runtime::Tokenizer *tok = session->tokenizer();
+  if (!tok) {
+    std::fprintf(stderr, "edgellm-run: error: %s has no tokenizer: compile it with "
+                         "--tokenizer=FILE, or run --tokens\n", pkg.c_str());
+    return 1;
+  }
+  std::vector<std::pair<std::string, std::string>> history;
+  auto answer = [&](const std::string &query) -> bool {
+    std::vector<int32_t> ids =
+        raw ? tok->encode(query) : tok->encode(runtime::Tokenizer::chatPrompt(query, history));
+    Streamer stream{*tok, {}, {}};
+    std::vector<int32_t> out;
+    runtime::GenerationStats st;
+    if (!session->generate(ids, gen, std::ref(stream), out, error, &st)) {
+      std::fprintf(stderr, "\nedgellm-run: error: %s\n", error.c_str());
+      return false;
     }
     std::printf("\n");
+    history.push_back({query, tok->decode(out)});
+    if (stats)
+      printStats(*session, st);
+    return true;
+  };
+  if (!chat)
+    return answer(prompt) ? 0 : 1;
+
+  bool tty = isatty(0);
+  if (tty)
+    std::fprintf(stderr, "EdgeLLM chat on %s (%s, sim). Empty line or /quit: leave; /reset: "
+                         "forget the conversation.\n",
+                 pkg.c_str(),
+                 session->package().manifest()["weights"]["format"].get<std::string>().c_str());
+  std::string line;
+  for (;;) {
+    if (tty) {
+      std::fprintf(stderr, "\n> ");
+      std::fflush(stderr);
+    }
+    if (!std::getline(std::cin, line) || line.empty() || line == "/quit")
+      break;
+    if (line == "/reset") {
+      history.clear();
+      session->reset();
+      continue;
+    }
+    if (!answer(line))
+      return 1;
   }
   return 0;
 }
