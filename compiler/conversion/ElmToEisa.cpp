@@ -45,6 +45,7 @@ namespace {
 
 constexpr int64_t L16 = isa::kLanes;
 constexpr int64_t kMaxTileRows = 256;
+constexpr uint64_t kWbufSlots = 8; ///< weight tiles in flight (WBUF / 8 per tile)
 int64_t blocksOf(int64_t c) { return (c + L16 - 1) / L16; }
 
 /// The ONNX node name, or the op name for ops without one.
@@ -109,7 +110,7 @@ private:
   Analysis a;
   DevicePlan plan;
   uint64_t wbufSlot = 0, kbufSlot = 0;
-  unsigned kbufSlots = 1;
+  unsigned kbufSlots = 1, wbufSlots = 2;
 };
 
 //===----------------------------------------------------------------------===//
@@ -550,10 +551,14 @@ LogicalResult Lowering::placeWeights() {
     uint64_t rowBeats = w.encoding == WeightEncoding::Int4Rows
                             ? isa::q4RowBeats(uint32_t(w.k), w.sparsity)
                             : uint64_t(blocksOf(w.k)); // one column of a [k/16, nt, 16] tile
-    // Tiles of at most 256 outputs: the last tile's compute cannot overlap a
-    // load, so smaller tiles stream closer to the HBM rate (docs/timing.md).
-    int64_t rows = std::min<int64_t>(int64_t(wbufSlot / rowBeats), kMaxTileRows) / L16 * L16;
-    if (rows < L16)
+    // Tiles of at most 256 outputs and an eighth of WBUF: the last tile's
+    // compute cannot overlap a load, so smaller tiles stream closer to the
+    // HBM rate (docs/timing.md), and 8 tiles in flight let the loads run
+    // ahead through attention and the special functions.
+    int64_t rows = std::min<int64_t>(int64_t(wbufBeats / kWbufSlots / rowBeats), kMaxTileRows) / L16 * L16;
+    if (rows < L16) // large rows: 16 per tile, as long as two tiles fit
+      rows = L16;
+    if (uint64_t(rows) * rowBeats * 2 > wbufBeats)
       return d.op->emitError() << "16 output rows of this weight (" << 16 * rowBeats
                                << " beats) do not fit half of WBUF";
     w.tileRows = std::min<int64_t>(rows, w.n);
@@ -566,6 +571,17 @@ LogicalResult Lowering::placeWeights() {
       return d.op->emitError("a linear layer larger than 65535 in or out channels");
   }
   plan.hbmStreamBeats = stream;
+  // As many WBUF slots as the largest tile allows (8 unless a single row is
+  // large).
+  uint64_t maxTile = 1;
+  for (const PlacedWeight &w : plan.weights)
+    if (w.inHbm)
+      maxTile = std::max<uint64_t>(maxTile, uint64_t(w.tileRows) *
+                                                (w.encoding == WeightEncoding::Int4Rows
+                                                     ? isa::q4RowBeats(uint32_t(w.k), w.sparsity)
+                                                     : uint64_t(blocksOf(w.k))));
+  wbufSlots = unsigned(std::clamp<uint64_t>(wbufBeats / maxTile, 2, kWbufSlots));
+  wbufSlot = wbufBeats / wbufSlots;
   uint64_t weightBeatsPerChannel = stream / isa::kHbmChannels;
 
   // DDR: the parameter blob (gammas, biases), then the rotary table.
@@ -809,7 +825,7 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
       for (int64_t n0 = 0, tile = 0; n0 < w.n; n0 += w.tileRows, ++tile) {
         int64_t nt = std::min<int64_t>(w.tileRows, w.n - n0);
         uint64_t beats = uint64_t(nt) * rowBeats;
-        uint32_t slot = uint32_t(wslot++ % 2 * wbufSlot);
+        uint32_t slot = uint32_t(wslot++ % wbufSlots * wbufSlot);
         isa::Load l;
         l.src_mem = uint32_t(isa::ExtMem::Hbm);
         l.dst_buf = WBUF;

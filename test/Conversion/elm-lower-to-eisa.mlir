@@ -1,4 +1,5 @@
 // RUN: edgellm-opt %s --split-input-file --edgellm-elm-lower-to-eisa --verify-diagnostics | FileCheck %s
+// RUN: edgellm-opt %s --split-input-file --edgellm-elm-lower-to-eisa="target=%S/Inputs/small-wbuf.json" --verify-diagnostics | FileCheck %s --check-prefix=SMALL
 
 // One ChatGLM2-style layer (hidden 32, 2 query heads and 1 KV group of 16,
 // rotary slice 8, FFN 32) as raising, quantisation and placement leave it,
@@ -36,26 +37,35 @@
 // CHECK-NEXT: eisa.mm_f16 (a_buf = abuf, a_addr = 0x50,
 // CHECK-NEXT: eisa.softmax
 // CHECK-NEXT: eisa.mm_f16 ({{.*}}c_addr = 0x30,
-// Double buffering: the dense projection's tile goes to the other WBUF half.
-// CHECK-NEXT: eisa.load [signal_next] (src_mem = hbm, dst_buf = wbuf, src_addr = 0x6, {{.*}}dst_addr = 0x10000,
-// CHECK-NEXT: eisa.mm_q4 [wait_prev, signal_prev]
+// Weight tiles go to the 8 WBUF slots in turn (an eighth of WBUF each).
+// CHECK-NEXT: eisa.load [signal_next] (src_mem = hbm, dst_buf = wbuf, src_addr = 0x6, {{.*}}dst_addr = 0x4000,
+// CHECK-NEXT: eisa.mm_q4 [wait_prev]
 // CHECK-NEXT: eisa.eltwise (op = add,
 // CHECK-NEXT: eisa.rms_norm
-// CHECK-NEXT: eisa.load [signal_next] (src_mem = hbm, dst_buf = wbuf, src_addr = 0x9, {{.*}}dst_addr = 0x0,
-// CHECK-NEXT: eisa.mm_q4 [wait_prev, signal_prev]
+// CHECK-NEXT: eisa.load [signal_next] (src_mem = hbm, dst_buf = wbuf, src_addr = 0x9, {{.*}}dst_addr = 0x8000,
+// CHECK-NEXT: eisa.mm_q4 [wait_prev]
 // CHECK-NEXT: eisa.silu_mul ({{.*}}c = 32)
-// The load that reuses a half waits for the mm_q4 that read it.
-// CHECK-NEXT: eisa.load [wait_next, signal_next] (src_mem = hbm, dst_buf = wbuf, src_addr = 0xf, {{.*}}dst_addr = 0x10000,
+// CHECK-NEXT: eisa.load [signal_next] (src_mem = hbm, dst_buf = wbuf, src_addr = 0xf, {{.*}}dst_addr = 0xc000,
 // CHECK-NEXT: eisa.mm_q4 [wait_prev]
 // CHECK-NEXT: eisa.eltwise (op = add,
 // A standalone softmax (not causal) and product.
 // CHECK-NEXT: eisa.softmax ({{.*}}m_reg = r3, n = 32, n_reg = r0, causal = 0,
 // CHECK-NEXT: eisa.eltwise (op = mul,
 // The logits leave through DDR, tile by tile.
-// CHECK-NEXT: eisa.load [wait_next, signal_next]
+// CHECK-NEXT: eisa.load [signal_next] (src_mem = hbm, dst_buf = wbuf, src_addr = 0x12, {{.*}}dst_addr = 0x10000,
 // CHECK-NEXT: eisa.mm_q4 [wait_prev, signal_next] ({{.*}}k = 32, n = 64,
 // CHECK-NEXT: eisa.store [wait_prev] (src_buf = abuf, {{.*}}rows = 4, row_len = 0, row_len_reg = r3, src_stride = 16, dst_stride = 16)
 // CHECK-NEXT: eisa.end (irq = 1)
+// With a 4 KiB WBUF (2 slots of 64 beats, tiles of 16 rows) the weight
+// loads double-buffer: a load that reuses a slot waits for the mm_q4 that
+// read it, which signals it.
+// SMALL-LABEL: eisa.program @prefill
+// SMALL: eisa.load [signal_next] (src_mem = hbm, dst_buf = wbuf, {{.*}}dst_addr = 0x0, {{.*}}row_len = 48,
+// SMALL-NEXT: eisa.mm_q4 [wait_prev, signal_prev] ({{.*}}n = 16,
+// SMALL-NEXT: eisa.load [signal_next] (src_mem = hbm, dst_buf = wbuf, {{.*}}dst_addr = 0x40, {{.*}}row_len = 48,
+// SMALL-NEXT: eisa.mm_q4 [wait_prev, signal_prev] ({{.*}}n = 16,
+// SMALL-NEXT: eisa.load [wait_next, signal_next] (src_mem = hbm, dst_buf = wbuf, {{.*}}dst_addr = 0x0,
+// SMALL-NEXT: eisa.mm_q4 [wait_prev{{.*}}] ({{.*}}n = 16,
 // The decode program: the same instructions at a token capacity of 1.
 // CHECK-LABEL: eisa.program @decode attributes {max_context = 16 : i64, token_capacity = 1 : i64}
 // CHECK: eisa.load [signal_next] (src_mem = ddr, dst_buf = abuf, {{.*}}rows = 2, row_len = 0, row_len_reg = r3, src_stride = 1, dst_stride = 1, hbm_stripe = 1)

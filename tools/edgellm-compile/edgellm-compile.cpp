@@ -229,7 +229,25 @@ int main(int argc, char **argv) {
     auto plan = edgellm::conversion::lowerToDevice(*funcs.begin(), *tgt, lo);
     if (failed(plan))
       return 1;
+    edgellm::pipeline::CompileReport report = edgellm::pipeline::buildReport(*plan, *tgt);
+    auto writeReport = [&]() -> bool {
+      if (reportFile.empty())
+        return true;
+      std::string err;
+      auto rf = openOutputFile(reportFile, &err);
+      if (!rf) {
+        errs() << "edgellm-compile: error: " << err << "\n";
+        return false;
+      }
+      rf->os() << report.json << "\n";
+      rf->keep();
+      return true;
+    };
     if (emit == Emit::Eisa) {
+      if (!writeReport())
+        return 1;
+      if (!quiet)
+        errs() << report.text;
       ctx.loadDialect<edgellm::eisa::EisaDialect>();
       OpBuilder b(&ctx);
       OwningOpRef<ModuleOp> progs = ModuleOp::create(UnknownLoc::get(&ctx));
@@ -253,7 +271,6 @@ int main(int argc, char **argv) {
       errs() << "edgellm-compile: error: a package is a file: give -o MODEL.elpkg\n";
       return 2;
     }
-    edgellm::pipeline::CompileReport report = edgellm::pipeline::buildReport(*plan, *tgt);
     edgellm::pipeline::PackageInputs in;
     in.modelPath = inputPath;
     in.tokenizerPath = tokenizerPath;
@@ -286,16 +303,8 @@ int main(int argc, char **argv) {
       errs() << "edgellm-compile: error: " << outputPath << ": " << error << "\n";
       return 1;
     }
-    if (!reportFile.empty()) {
-      std::string err;
-      auto rf = openOutputFile(reportFile, &err);
-      if (!rf) {
-        errs() << "edgellm-compile: error: " << err << "\n";
-        return 1;
-      }
-      rf->os() << report.json << "\n";
-      rf->keep();
-    }
+    if (!writeReport())
+      return 1;
     if (!quiet) {
       errs() << report.text;
       errs() << "package: " << outputPath << ", " << format("%.1f", pstats.fileBytes / 1048576.0)
