@@ -48,7 +48,8 @@ std::unique_ptr<Session> Session::open(const std::string &path, std::string &err
       if (ch >= isa::kHbmChannels || b.size != beats * isa::kBeatBytes)
         return fail("manifest: memory: hbm: section " + h.at("section").dump() +
                     " does not match its channel/size");
-      s->device_->hbm().write((ch << 23) * isa::kBeatBytes, b.data, b.size);
+      // Mapped, not copied: the pages share the package's mmap (copy-on-write).
+      s->device_->hbm().map((ch << 23) * isa::kBeatBytes, b.data, b.size);
     }
     for (const json &d : mem.at("ddr")) {
       package::Bytes b = s->pkg_->section(d.at("section"));
@@ -56,7 +57,7 @@ std::unique_ptr<Session> Session::open(const std::string &path, std::string &err
       if (b.size != beats * isa::kBeatBytes)
         return fail("manifest: memory: ddr: section " + d.at("section").dump() +
                     " has the wrong size");
-      s->device_->ddr().write(beat * isa::kBeatBytes, b.data, b.size);
+      s->device_->ddr().map(beat * isa::kBeatBytes, b.data, b.size);
     }
     const json &emb = m.at("host").at("embedding");
     s->embedding_ = s->pkg_->section(emb.at("section"));
@@ -135,6 +136,7 @@ bool Session::run(const Program &p, const int32_t *tokens, uint32_t n, std::vect
   device_->ddr().write(inputBeat_ * isa::kBeatBytes, x.data(), x.size() * 2);
   cached_.resize(size_t(past_));
   cached_.insert(cached_.end(), tokens, tokens + n);
+  runs_.push_back({&p == &decode_, uint32_t(past_), n});
   device_->setReg(isa::kRegPos, uint32_t(past_));
   device_->setReg(isa::kRegPast, uint32_t(past_));
   device_->setReg(isa::kRegNumTokens, n);
@@ -214,4 +216,71 @@ hw::TimingReport Session::modelStep(bool decode, uint32_t past, uint32_t ntok) c
   regs[isa::kRegPast] = past;
   regs[isa::kRegNumTokens] = ntok;
   return hw::simulateTiming(target_, decode ? decode_.code : prefill_.code, regs);
+}
+
+bool Session::writeTrace(const std::string &path, std::string &error) const {
+  std::string tmp = path + ".tmp";
+  FILE *f = std::fopen(tmp.c_str(), "w");
+  if (!f) {
+    error = path + ": cannot write";
+    return false;
+  }
+  std::fprintf(f, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[");
+  const char *tracks[5] = {"dispatch", "load DMA", "compute", "store DMA", "PCIe"};
+  for (int e = 0; e < 5; ++e)
+    std::fprintf(f,
+                 "%s\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%d,"
+                 "\"args\":{\"name\":\"%s\"}},\n{\"name\":\"thread_sort_index\",\"ph\":\"M\","
+                 "\"pid\":1,\"tid\":%d,\"args\":{\"sort_index\":%d}}",
+                 e ? "," : "", e, tracks[e], e, e);
+  // PCIe: the step's embeddings in, its logits out (latency + bytes / rate).
+  auto pcieNs = [&](double bytes) {
+    return target_.pcie.latencyUs * 1e3 + bytes / target_.pcie.bandwidthGBps;
+  };
+  double t = 0;
+  for (size_t i = 0; i < runs_.size(); ++i) {
+    const RunRecord &r = runs_[i];
+    double in = pcieNs(double(r.ntok) * double(info_.hidden) * 2);
+    std::fprintf(f,
+                 ",\n{\"name\":\"embeddings in (run %zu)\",\"ph\":\"X\",\"pid\":1,"
+                 "\"tid\":4,\"ts\":%.6f,\"dur\":%.6f}",
+                 i, t * 1e-3, in * 1e-3);
+    t += in;
+    std::array<uint32_t, isa::kNumRegs> regs{};
+    regs[isa::kRegPos] = r.past;
+    regs[isa::kRegPast] = r.past;
+    regs[isa::kRegNumTokens] = r.ntok;
+    hw::TimingReport tr =
+        hw::simulateTiming(target_, r.decode ? decode_.code : prefill_.code, regs, {}, true);
+    if (!tr.ok()) {
+      std::fclose(f);
+      std::remove(tmp.c_str());
+      error = "timing model: " + tr.error;
+      return false;
+    }
+    std::fprintf(f,
+                 ",\n{\"name\":\"%s run %zu: %u tokens after %u\",\"ph\":\"i\",\"s\":\"g\","
+                 "\"pid\":1,\"tid\":0,\"ts\":%.6f}",
+                 r.decode ? "decode" : "prefill", i, r.ntok, r.past, t * 1e-3);
+    for (const hw::TimingEvent &ev : tr.events)
+      std::fprintf(f,
+                   ",\n{\"name\":\"%s #%u\",\"ph\":\"X\",\"pid\":1,\"tid\":%u,"
+                   "\"ts\":%.6f,\"dur\":%.6f}",
+                   ev.mnemonic, ev.index, ev.engine, (t + ev.startNs) * 1e-3,
+                   (ev.endNs - ev.startNs) * 1e-3);
+    t += tr.ns;
+    double out = pcieNs(double(r.ntok) * double(info_.vocab) * 2);
+    std::fprintf(f,
+                 ",\n{\"name\":\"logits out (run %zu)\",\"ph\":\"X\",\"pid\":1,"
+                 "\"tid\":4,\"ts\":%.6f,\"dur\":%.6f}",
+                 i, t * 1e-3, out * 1e-3);
+    t += out;
+  }
+  std::fprintf(f, "\n]}\n");
+  bool ok = std::fclose(f) == 0 && std::rename(tmp.c_str(), path.c_str()) == 0;
+  if (!ok) {
+    std::remove(tmp.c_str());
+    error = path + ": cannot write";
+  }
+  return ok;
 }

@@ -79,6 +79,17 @@ public:
   /// prefill) program with `ntok` tokens after `past` cached ones.
   hw::TimingReport modelStep(bool decode, uint32_t past, uint32_t ntok) const;
 
+  /// Every program run so far (what the trace replays on the timing model).
+  struct RunRecord {
+    bool decode = false;
+    uint32_t past = 0, ntok = 0;
+  };
+  const std::vector<RunRecord> &runs() const { return runs_; }
+  /// Writes a Chrome/Perfetto trace of the modeled device time of every run
+  /// so far, one after another: dispatch, load DMA, compute, store DMA and
+  /// the PCIe transfers of the inputs and logits as tracks.
+  bool writeTrace(const std::string &path, std::string &error) const;
+
   /// Runs `tokens` after the cached ones and appends their logits
   /// ([tokens][vocab], float32) to `logits`. `stepwise` runs the decode
   /// program once per token; otherwise the prefill program takes up to its
@@ -104,6 +115,7 @@ private:
   package::Bytes embedding_;
   int64_t past_ = 0;
   std::vector<int32_t> cached_; ///< the tokens whose keys/values the device holds
+  std::vector<RunRecord> runs_;
   std::unique_ptr<Tokenizer> tokenizer_;
 };
 

@@ -133,6 +133,21 @@ def main():
         check(p.returncode == 0 and p.stdout == want + "\n",
               f"--prompt 你好 streams the reference answer {want!r}: got {p.stdout!r}")
 
+        # The modeled timeline: every engine and PCIe busy, runs in order.
+        trace = os.path.join(d, "trace.json")
+        p = run([args.run, pkg, "--prompt", "你好", "--max-tokens", "4", "--trace", trace,
+                 "--stats"])
+        ok = p.returncode == 0 and os.path.exists(trace)
+        if ok:
+            ev = [e for e in json.load(open(trace))["traceEvents"] if e["ph"] == "X"]
+            tids = {e["tid"] for e in ev}
+            ends = [e["ts"] + e["dur"] for e in ev]
+            ok = tids == {0, 1, 2, 3, 4} and all(e["dur"] >= 0 for e in ev) and max(ends) > 0
+            print(f"     trace: {len(ev)} events, {max(ends):.1f} us modeled for 1 prefill + "
+                  f"3 decode runs")
+        check(ok and "modeled vcu128 decode" in p.stderr,
+              f"--trace writes a Chrome trace with every engine; --stats: {p.stderr.strip()}")
+
         # INT4, dense and 50% sparse.
         for flags, bound in ((["--quant=int4"], 0.05), (["--sparsity=0.5"], None)):
             pkg = os.path.join(d, "int4.elpkg")

@@ -3,7 +3,7 @@
 // edgellm-run PKG --prompt "..." [--raw] [--max-tokens N] [sampling] [--stats]
 // edgellm-run PKG --chat [sampling]              interactive, with history
 // edgellm-run PKG --tokens 1,2,3 [--logits-out FILE.npy] [--stepwise]
-//                 [--generate N] [--sim-random-issue SEED]
+//                 [--generate N] [--sim-random-issue SEED] [--trace FILE.json]
 // sampling: --temperature T --top-k K --top-p P --repetition-penalty R --seed S
 //
 // Loads a package on the `sim` device (the golden model of docs/isa.md) and
@@ -14,7 +14,9 @@
 // float32 logits of every position; --generate N continues greedily and
 // prints the new ids. --sim-random-issue lets only the dependency tokens
 // order the simulated queues (a check of the compiler's tokens). --stats
-// prints host tokens/s and the VCU128 timing model's tokens/s and HBM use.
+// prints host tokens/s and the VCU128 timing model's tokens/s and HBM use;
+// --trace writes the modeled device timeline of the whole run (Chrome /
+// Perfetto JSON: dispatch, load DMA, compute, store DMA, PCIe).
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,7 +37,7 @@ static int usage() {
                "usage: edgellm-run PKG (--prompt TEXT [--raw] | --chat | --tokens 1,2,3 "
                "[--logits-out F.npy] [--stepwise] [--generate N])\n"
                "       [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
-               "       [--repetition-penalty R] [--seed S] [--stats] [--device=sim]\n");
+               "       [--repetition-penalty R] [--seed S] [--stats] [--trace F.json] [--device=sim]\n");
   return 2;
 }
 
@@ -100,7 +102,7 @@ void printStats(const runtime::Session &s, const runtime::GenerationStats &st) {
 } // namespace
 
 int main(int argc, char **argv) {
-  std::string pkg, tokensArg, logitsOut, prompt, device = "sim";
+  std::string pkg, tokensArg, logitsOut, prompt, device = "sim", tracePath;
   bool stepwise = false, chat = false, raw = false, stats = false;
   long generate = 0, randomIssue = 0;
   runtime::GenerationOptions gen;
@@ -144,6 +146,8 @@ int main(int argc, char **argv) {
       gen.sampling.repetitionPenalty = float(number(v, 0.01, 100, "--repetition-penalty"));
     else if (const char *v = value("--seed"))
       gen.sampling.seed = uint64_t(number(v, 0, 1.8e19, "--seed"));
+    else if (const char *v = value("--trace"))
+      tracePath = v;
     else if (const char *v = value("--device"))
       device = v;
     else if (a == "--stepwise")
@@ -178,6 +182,13 @@ int main(int argc, char **argv) {
   }
   if (randomIssue)
     session->setRandomIssue(uint64_t(randomIssue));
+  auto finish = [&](int code) {
+    if (code == 0 && !tracePath.empty() && !session->writeTrace(tracePath, error)) {
+      std::fprintf(stderr, "edgellm-run: error: %s\n", error.c_str());
+      return 1;
+    }
+    return code;
+  };
 
   if (!tokensArg.empty()) {
     std::vector<int32_t> tokens;
@@ -223,7 +234,7 @@ int main(int argc, char **argv) {
       }
       std::printf("\n");
     }
-    return 0;
+    return finish(0);
   }
 
   const runtime::Tokenizer *tok = session->tokenizer();
@@ -250,7 +261,7 @@ int main(int argc, char **argv) {
     return true;
   };
   if (!chat)
-    return answer(prompt) ? 0 : 1;
+    return finish(answer(prompt) ? 0 : 1);
 
   bool tty = isatty(0);
   if (tty)
@@ -274,5 +285,5 @@ int main(int argc, char **argv) {
     if (!answer(line))
       return 1;
   }
-  return 0;
+  return finish(0);
 }
