@@ -220,6 +220,7 @@ LogicalResult Lowering::analyse() {
       plan.embedding.encoding = WeightEncoding::F16Vector;
       if (auto ext = emb.getTable().getDefiningOp<eo::ExternalDataOp>())
         plan.embedding.name = ext.getName().str();
+      plan.placement.push_back({nodeName(op), "elm.embedding", "cpu"});
       plan.hostOps.push_back({nodeName(op), "elm.embedding",
                               "table lookup by token id: the host holds the tokens",
                               double(c) * 2});
@@ -227,6 +228,8 @@ LogicalResult Lowering::analyse() {
     }
     if (op->getDialect() && op->getDialect()->getNamespace() == "elm") {
       ++plan.fpgaOps[op->getName().getStringRef().str()];
+      plan.placement.push_back({nodeName(op), op->getName().getStringRef().str(),
+                                isPlacedOn(op, elm::Device::fpga) ? "fpga" : "cpu"});
       if (!isPlacedOn(op, elm::Device::fpga))
         return op->emitError() << "'" << nodeName(op)
                                << "' is placed on the CPU between FPGA ops: packages "

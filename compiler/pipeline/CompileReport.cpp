@@ -41,6 +41,13 @@ pipeline::CompileReport pipeline::buildReport(const DevicePlan &plan, const hw::
             (h.bytesPerToken ? ", " + fmt("%.0f", h.bytesPerToken) + " B/token" : "") + "\n";
   }
   j["placement"]["cpu"] = host;
+  json ops = json::array();
+  for (const DevicePlan::PlacedOp &o : plan.placement)
+    ops.push_back({{"name", o.name}, {"op", o.kind}, {"device", o.device},
+                   {"reason", o.device == "fpga"
+                                  ? "on the FPGA of " + t.name + " (legality table, lowered)"
+                                  : "host: the table lookup by token id stays with the tokens"}});
+  j["placement"]["ops"] = ops;
 
   // Weight bytes per layer.
   std::map<int, uint64_t> perLayer;

@@ -102,6 +102,11 @@ struct DevicePlan {
   std::vector<DeviceProgram> programs; ///< prefill, decode
   std::vector<HostOp> hostOps;
   std::map<std::string, int> fpgaOps; ///< elm ops lowered to the device, by kind
+  /// Every elm op with its node name and device, in program order.
+  struct PlacedOp {
+    std::string name, kind, device;
+  };
+  std::vector<PlacedOp> placement;
 };
 
 } // namespace edgellm::target
