@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 using namespace edgellm;
@@ -13,37 +14,22 @@ using namespace edgellm::sim;
 using isa::kBeatBytes;
 using isa::kLanes;
 
-void SparseMemory::read(uint64_t addr, void *dst, uint64_t n) const {
-  auto *out = static_cast<uint8_t *>(dst);
-  while (n) {
-    uint64_t page = addr / kPage, off = addr % kPage, len = std::min(n, kPage - off);
-    auto it = pages.find(page);
-    if (it == pages.end())
-      std::memset(out, 0, len);
-    else
-      std::memcpy(out, it->second.get() + off, len);
-    out += len, addr += len, n -= len;
-  }
-}
-
-void SparseMemory::write(uint64_t addr, const void *src, uint64_t n) {
-  auto *in = static_cast<const uint8_t *>(src);
-  while (n) {
-    uint64_t page = addr / kPage, off = addr % kPage, len = std::min(n, kPage - off);
-    auto &p = pages[page];
-    if (!p) {
-      p.reset(new uint8_t[kPage]);
-      std::memset(p.get(), 0, kPage);
-    }
-    std::memcpy(p.get() + off, in, len);
-    in += len, addr += len, n -= len;
-  }
-}
-
 GoldenModel::GoldenModel(const hw::TargetDesc &t)
     : target_(t), hbm_(t.hbm.capacityBytes()), ddr_(t.ddr.capacityMiB << 20),
-      bufs_{SparseMemory(t.onchip.abufKiB << 10), SparseMemory(t.onchip.wbufKiB << 10),
-            SparseMemory(t.onchip.kbufKiB << 10), SparseMemory(t.onchip.pbufKiB << 10)} {}
+      bufs_{SparseMemory(t.onchip.abufKiB << 10, true), SparseMemory(t.onchip.wbufKiB << 10, true),
+            SparseMemory(t.onchip.kbufKiB << 10, true), SparseMemory(t.onchip.pbufKiB << 10, true)} {
+  const char *k = std::getenv("EDGELLM_SIM_KERNELS");
+  if (k && std::strcmp(k, "reference") == 0)
+    kernels_ = Kernels::Reference;
+  cpuLevel_ = kernels::detectCpuLevel();
+  const char *th = std::getenv("EDGELLM_SIM_THREADS");
+  setThreads(th ? unsigned(std::strtoul(th, nullptr, 10)) : 0);
+}
+
+void GoldenModel::setThreads(unsigned n) {
+  if (!pool_ || pool_->size() != n)
+    pool_ = std::make_unique<kernels::ThreadPool>(n);
+}
 
 namespace {
 
@@ -159,8 +145,210 @@ float laneTreeSum(const std::vector<float> &v) {
 
 } // namespace
 
+namespace {
+
+/// Beats an operand of `rows` x `chans` spans from its address (0 if empty).
+uint64_t extentBeats(uint64_t stride, uint64_t rows, uint64_t chans) {
+  uint64_t blocks = (chans + kLanes - 1) / kLanes;
+  return blocks == 0 || rows == 0 ? 0 : (blocks - 1) * stride + rows;
+}
+
+/// The reference path's operand checks (Exec::operand) without the message.
+bool operandOk(const SparseMemory &mem, uint64_t addr, uint64_t stride, uint64_t rows,
+               uint64_t chans) {
+  uint64_t blocks = (chans + kLanes - 1) / kLanes;
+  if (blocks > 1 && stride < rows)
+    return false;
+  return (addr + extentBeats(stride, rows, chans)) * kBeatBytes <= mem.size();
+}
+
+/// Two beat ranges in the same buffer overlap.
+bool overlaps(uint32_t bufA, uint64_t a, uint64_t na, uint32_t bufB, uint64_t b, uint64_t nb) {
+  return bufA == bufB && na && nb && a < b + nb && b < a + na;
+}
+
+/// A 2-D copy stays inside both memories (the reference path's checks, done
+/// up front).
+bool copyInBounds(const SparseMemory &m, uint64_t base, uint64_t rows, uint64_t len,
+                  uint64_t stride, uint32_t p) {
+  if (rows == 0 || len == 0)
+    return true;
+  if (p <= 1)
+    return (base + (rows - 1) * stride + len) * kBeatBytes <= m.size();
+  uint64_t off = base % isa::kHbmChannelBeats;
+  if (off + (rows - 1) * stride + (len - 1) / p >= isa::kHbmChannelBeats)
+    return false;
+  return uint64_t(isa::kHbmChannels) * isa::kHbmChannelBeats * kBeatBytes <= m.size();
+}
+
+/// The fast 2-D copy: whole rows with memcpy where both sides are contiguous.
+void copyFast(SparseMemory &src, SparseMemory &dst, uint64_t srcAddr, uint64_t dstAddr,
+              uint64_t rows, uint64_t len, uint64_t srcStride, uint64_t dstStride,
+              uint32_t srcStripe, uint32_t dstStripe) {
+  std::vector<uint8_t> tmp;
+  uint8_t beat[kBeatBytes];
+  for (uint64_t r = 0; r < rows && len; ++r) {
+    if (srcStripe <= 1 && dstStripe <= 1) {
+      uint64_t s = (srcAddr + r * srcStride) * kBeatBytes, d = (dstAddr + r * dstStride) * kBeatBytes;
+      uint64_t n = len * kBeatBytes;
+      const uint8_t *sp = src.readSpan(s, n);
+      uint8_t *dp = sp ? dst.writeSpan(d, n) : nullptr;
+      if (sp && dp) {
+        std::memcpy(dp, sp, n);
+      } else {
+        tmp.resize(n);
+        src.read(s, tmp.data(), n);
+        dst.write(d, tmp.data(), n);
+      }
+      continue;
+    }
+    for (uint64_t j = 0; j < len; ++j) {
+      auto at = [&](uint64_t base, uint64_t stride, uint32_t p) {
+        if (p <= 1)
+          return base + r * stride + j;
+        uint64_t ch = base / isa::kHbmChannelBeats, off = base % isa::kHbmChannelBeats;
+        return ((ch + j % p) % isa::kHbmChannels) * isa::kHbmChannelBeats + off + r * stride +
+               j / p;
+      };
+      src.read(at(srcAddr, srcStride, srcStripe) * kBeatBytes, beat, kBeatBytes);
+      dst.write(at(dstAddr, dstStride, dstStripe) * kBeatBytes, beat, kBeatBytes);
+    }
+  }
+}
+
+} // namespace
+
+bool GoldenModel::executeFast(const isa::Instruction &in) {
+  using namespace isa;
+  switch (in.opcode) {
+  case Opcode::Load: {
+    auto l = as<Load>(in);
+    SparseMemory &src = l.src_mem == uint32_t(ExtMem::Hbm) ? hbm_ : ddr_;
+    SparseMemory &dst = bufs_[l.dst_buf];
+    uint32_t p = l.src_mem == uint32_t(ExtMem::Hbm) ? l.hbm_stripe : 1;
+    if (!copyInBounds(src, l.src_addr, l.rows, l.row_len, l.src_stride, p) ||
+        !copyInBounds(dst, l.dst_addr, l.rows, l.row_len, l.dst_stride, 1))
+      return false;
+    // One row from read-only mapped HBM (a weight tile): a deferred copy.
+    if (l.src_mem == uint32_t(ExtMem::Hbm) && l.rows == 1 && l.row_len > 0) {
+      kernels::BeatRuns runs;
+      runs.stripe = std::max<uint32_t>(p, 1);
+      uint64_t ch = l.src_addr / kHbmChannelBeats, off = l.src_addr % kHbmChannelBeats;
+      bool mapped = true;
+      for (uint32_t i = 0; i < runs.stripe && i < l.row_len && mapped; ++i) {
+        uint64_t beats = (uint64_t(l.row_len) - i + runs.stripe - 1) / runs.stripe;
+        uint64_t at = runs.stripe == 1
+                          ? uint64_t(l.src_addr)
+                          : ((ch + i) % kHbmChannels) * kHbmChannelBeats + off;
+        runs.run[i] = hbm_.mappedSpan(at * kBeatBytes, beats * kBeatBytes);
+        mapped = runs.run[i] != nullptr;
+      }
+      if (mapped) {
+        dst.defer(uint64_t(l.dst_addr) * kBeatBytes, l.row_len, runs);
+        return true;
+      }
+    }
+    copyFast(src, dst, l.src_addr, l.dst_addr, l.rows, l.row_len, l.src_stride, l.dst_stride,
+             p, 1);
+    return true;
+  }
+  case Opcode::Store:
+  case Opcode::KvAppend: {
+    bool kv = in.opcode == Opcode::KvAppend;
+    uint32_t srcBuf, srcAddr, dstAddr, rows, len, srcStride, dstStride, p = 1;
+    if (kv) {
+      auto s = as<KvAppend>(in);
+      srcBuf = s.src_buf, srcAddr = s.src_addr, dstAddr = s.dst_addr, rows = s.rows;
+      len = s.row_len, srcStride = s.src_stride, dstStride = s.dst_stride, p = s.hbm_stripe;
+    } else {
+      auto s = as<Store>(in);
+      srcBuf = s.src_buf, srcAddr = s.src_addr, dstAddr = s.dst_addr, rows = s.rows;
+      len = s.row_len, srcStride = s.src_stride, dstStride = s.dst_stride;
+    }
+    SparseMemory &src = bufs_[srcBuf];
+    SparseMemory &dst = kv ? hbm_ : ddr_;
+    if (!copyInBounds(src, srcAddr, rows, len, srcStride, 1) ||
+        !copyInBounds(dst, dstAddr, rows, len, dstStride, p))
+      return false;
+    copyFast(src, dst, srcAddr, dstAddr, rows, len, srcStride, dstStride, 1, p);
+    return true;
+  }
+  case Opcode::MmQ4: {
+    auto mq = as<MmQ4>(in);
+    Sparsity sp = Sparsity(mq.sparsity);
+    const SparseMemory &xm = bufs_[mq.x_buf], &ym = bufs_[mq.y_buf], &wm = bufs_[mq.w_buf];
+    uint64_t rowBeats = q4RowBeats(mq.k, sp), wBeats = uint64_t(mq.n) * rowBeats;
+    uint64_t xBeats = extentBeats(mq.x_stride, mq.m, mq.k);
+    uint64_t yBeats = extentBeats(mq.y_stride, mq.m, mq.n);
+    uint64_t bBeats = mq.has_bias ? (uint64_t(mq.n) * 2 + kBeatBytes - 1) / kBeatBytes : 0;
+    if (!operandOk(xm, mq.x_addr, mq.x_stride, mq.m, mq.k) ||
+        !operandOk(ym, mq.y_addr, mq.y_stride, mq.m, mq.n) ||
+        (uint64_t(mq.w_addr) + wBeats) * kBeatBytes > wm.size() ||
+        (uint64_t(mq.b_addr) + bBeats) * kBeatBytes > bufs_[mq.b_buf].size())
+      return false;
+    if (mq.m == 0)
+      return true;
+    // An output overlapping an input: the reference path defines the result.
+    if (overlaps(mq.y_buf, mq.y_addr, yBeats, mq.x_buf, mq.x_addr, xBeats) ||
+        overlaps(mq.y_buf, mq.y_addr, yBeats, mq.w_buf, mq.w_addr, wBeats) ||
+        overlaps(mq.y_buf, mq.y_addr, yBeats, mq.b_buf, mq.b_addr, bBeats))
+      return false;
+    kernels::MmQ4Args a;
+    a.x = xm.readSpan(uint64_t(mq.x_addr) * kBeatBytes, xBeats * kBeatBytes);
+    a.xStride = mq.x_stride;
+    if (!wm.deferredSpan(uint64_t(mq.w_addr) * kBeatBytes, wBeats, a.w))
+      return false;
+    if (mq.has_bias)
+      a.bias = bufs_[mq.b_buf].readSpan(uint64_t(mq.b_addr) * kBeatBytes, bBeats * kBeatBytes);
+    a.y = bufs_[mq.y_buf].writeSpan(uint64_t(mq.y_addr) * kBeatBytes, yBeats * kBeatBytes);
+    a.yStride = mq.y_stride;
+    a.m = mq.m, a.n = mq.n, a.k = mq.k;
+    a.sparsity = sp;
+    if (!a.x || !a.y || (mq.has_bias && !a.bias))
+      return false;
+    mmQ4_.run(a, *pool_, cpuLevel_);
+    return true;
+  }
+  case Opcode::MmF16: {
+    auto mm = as<MmF16>(in);
+    const SparseMemory &am = bufs_[mm.a_buf], &bm = bufs_[mm.b_buf], &cm = bufs_[mm.c_buf];
+    uint64_t bRows = mm.trans_b ? mm.n : mm.k, bChans = mm.trans_b ? mm.k : mm.n;
+    if (!operandOk(am, mm.a_addr, mm.a_stride, mm.m, mm.k) ||
+        !operandOk(bm, mm.b_addr, mm.b_stride, bRows, bChans) ||
+        !operandOk(cm, mm.c_addr, mm.c_stride, mm.m, mm.n))
+      return false;
+    uint64_t aBeats = extentBeats(mm.a_stride, mm.m, mm.k);
+    uint64_t bBeats = extentBeats(mm.b_stride, bRows, bChans);
+    uint64_t cBeats = extentBeats(mm.c_stride, mm.m, mm.n);
+    if (cBeats == 0)
+      return true;
+    if (overlaps(mm.c_buf, mm.c_addr, cBeats, mm.a_buf, mm.a_addr, aBeats) ||
+        overlaps(mm.c_buf, mm.c_addr, cBeats, mm.b_buf, mm.b_addr, bBeats))
+      return false;
+    kernels::MmF16Args a;
+    a.a = am.readSpan(uint64_t(mm.a_addr) * kBeatBytes, aBeats * kBeatBytes);
+    a.b = bm.readSpan(uint64_t(mm.b_addr) * kBeatBytes, bBeats * kBeatBytes);
+    a.c = bufs_[mm.c_buf].writeSpan(uint64_t(mm.c_addr) * kBeatBytes, cBeats * kBeatBytes);
+    if (!a.a || !a.b || !a.c)
+      return false;
+    a.aStride = mm.a_stride, a.bStride = mm.b_stride, a.cStride = mm.c_stride;
+    a.m = mm.m, a.n = mm.n, a.k = mm.k;
+    a.transB = mm.trans_b, a.acc = mm.acc;
+    a.alpha = f32FromBits(mm.alpha);
+    kernels::mmF16(a, *pool_, cpuLevel_);
+    return true;
+  }
+  default:
+    return false;
+  }
+}
+
 bool GoldenModel::execute(const Pending &p, RunResult &r) {
   using namespace isa;
+  if (kernels_ == Kernels::Fast && executeFast(p.inst)) {
+    ++r.executed;
+    return true;
+  }
   Failure f;
   Exec x(*this, f);
   const Instruction &in = p.inst;

@@ -4,7 +4,16 @@
 // dispatch unit (regop, barrier, end) in program order, the load, compute and
 // store queues in order each, ordered among themselves only by dependency
 // tokens (FIFOs of the target's depth), on sparse models of HBM, DDR and the
-// four on-chip buffers. Every result bit comes from edgellm/hw/IsaNumerics.h.
+// four on-chip buffers (Memory.h). Every result bit comes from
+// edgellm/hw/IsaNumerics.h.
+//
+// Two implementations of the instructions, chosen at run time: the reference
+// path (element by element, the specification written as code) and the fast
+// path (the default: vectorised, multi-threaded kernels from runtime/kernels
+// and zero-copy weight loads), which produces the same bits
+// (docs/simulator.md; test/unit/FastKernelsTest.cpp compares them).
+// EDGELLM_SIM_KERNELS=reference selects the reference path,
+// EDGELLM_SIM_THREADS=N the number of threads (default: all hardware threads).
 // Plain C++: the runtime never links MLIR.
 //
 //===----------------------------------------------------------------------===//
@@ -14,31 +23,18 @@
 
 #include "edgellm/hw/Isa.h"
 #include "edgellm/hw/Target.h"
+#include "runtime/device/sim/Memory.h"
+#include "runtime/kernels/MatMul.h"
+#include "runtime/kernels/ThreadPool.h"
 
 #include <array>
 #include <cstdint>
 #include <memory>
 #include <random>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace edgellm::sim {
-
-/// A byte-addressed memory of a fixed capacity, allocated in pages on first
-/// write (reads of untouched bytes give 0), so 8 GiB of HBM costs what is used.
-class SparseMemory {
-public:
-  explicit SparseMemory(uint64_t capacityBytes = 0) : capacity(capacityBytes) {}
-  uint64_t size() const { return capacity; }
-  void read(uint64_t addr, void *dst, uint64_t n) const;
-  void write(uint64_t addr, const void *src, uint64_t n);
-
-private:
-  static constexpr uint64_t kPage = 1 << 20;
-  uint64_t capacity;
-  std::unordered_map<uint64_t, std::unique_ptr<uint8_t[]>> pages;
-};
 
 /// Where the device stopped.
 struct RunResult {
@@ -75,6 +71,17 @@ public:
     rng_.seed(seed);
   }
 
+  /// Reference (element-wise) or fast (kernels, the default) instructions.
+  enum class Kernels { Reference, Fast };
+  void setKernels(Kernels k) { kernels_ = k; }
+  Kernels kernels() const { return kernels_; }
+  /// Threads of the fast kernels (counting the caller); 0 = all hardware threads.
+  void setThreads(unsigned n);
+  unsigned threads() const { return pool_->size(); }
+  /// The fast kernels' instruction-set level (scalar, AVX-512): tests force scalar.
+  void setCpuLevel(kernels::CpuLevel l) { cpuLevel_ = l; }
+  kernels::CpuLevel cpuLevel() const { return cpuLevel_; }
+
   /// Runs a program to its `end` (or to a fault).
   RunResult run(const std::vector<isa::Instruction> &program);
 
@@ -84,6 +91,9 @@ private:
     isa::Instruction inst; ///< dynamic fields already resolved
   };
   bool execute(const Pending &p, RunResult &r);
+  /// The fast path of one instruction; false when it does not apply (the
+  /// reference path then runs it).
+  bool executeFast(const isa::Instruction &in);
   bool drain(RunResult &r, bool untilEmpty);
 
   const hw::TargetDesc &target_;
@@ -96,6 +106,10 @@ private:
   std::array<uint32_t, 4> tokens_{};
   bool randomIssue_ = false;
   std::mt19937_64 rng_{1};
+  Kernels kernels_ = Kernels::Fast;
+  kernels::CpuLevel cpuLevel_ = kernels::CpuLevel::Scalar;
+  std::unique_ptr<kernels::ThreadPool> pool_;
+  kernels::MmQ4Kernel mmQ4_;
 };
 
 } // namespace edgellm::sim

@@ -1,0 +1,211 @@
+//===- Memory.cpp - The simulator's memories ------------------------------===//
+
+#include "runtime/device/sim/Memory.h"
+
+#include <algorithm>
+#include <cstring>
+
+using namespace edgellm;
+using namespace edgellm::sim;
+using isa::kBeatBytes;
+
+namespace {
+constexpr unsigned kPageShift = 20;
+/// Read by untouched pages: never written.
+const uint8_t *zeroPage() {
+  static const uint8_t *z = static_cast<const uint8_t *>(std::calloc(size_t(1) << kPageShift, 1));
+  return z;
+}
+} // namespace
+
+SparseMemory::SparseMemory(uint64_t capacityBytes, bool flat) : capacity_(capacityBytes) {
+  if (flat) {
+    pageShift_ = 63;
+    pageBytes_ = uint64_t(1) << 63;
+    data_.assign(1, nullptr);
+    owned_.resize(1);
+    if (capacity_) { // calloc'd memory is zeroed lazily by the OS
+      owned_[0].reset(static_cast<uint8_t *>(std::calloc(capacity_, 1)));
+      data_[0] = owned_[0].get();
+    }
+    return;
+  }
+  pageShift_ = kPageShift;
+  pageBytes_ = uint64_t(1) << kPageShift;
+  uint64_t pages = (capacity_ + pageBytes_ - 1) >> pageShift_;
+  data_.assign(pages, nullptr);
+  owned_.resize(pages);
+}
+
+const uint8_t *SparseMemory::pageData(uint64_t page) const {
+  const uint8_t *d = data_[page];
+  return d ? d : zeroPage();
+}
+
+uint8_t *SparseMemory::ownPage(uint64_t page) {
+  if (!owned_[page]) {
+    uint64_t bytes = std::min(pageBytes_, capacity_ - (page << pageShift_));
+    uint8_t *p = static_cast<uint8_t *>(std::calloc(bytes, 1));
+    if (data_[page]) // copy-on-write of a shared page
+      std::memcpy(p, data_[page], bytes);
+    owned_[page].reset(p);
+    data_[page] = p;
+  }
+  return owned_[page].get();
+}
+
+void SparseMemory::settle(uint64_t addr, uint64_t n) const {
+  if (!deferred_.empty())
+    settleSlow(addr, n);
+}
+
+/// Cuts [addr, addr + n) (beat-aligned outward) out of the deferred copies;
+/// with `perform`, the cut-out beats are copied into the memory first.
+void SparseMemory::clip(uint64_t addr, uint64_t n, bool perform) const {
+  auto *self = const_cast<SparseMemory *>(this);
+  std::vector<Deferred> keep;
+  std::vector<Deferred> list;
+  list.swap(deferred_);
+  for (const Deferred &d : list) {
+    uint64_t lo = d.addr, hi = d.addr + d.beats * kBeatBytes;
+    if (hi <= addr || lo >= addr + n) {
+      keep.push_back(d);
+      continue;
+    }
+    uint64_t b0 = addr > lo ? (addr - lo) / kBeatBytes : 0;
+    uint64_t b1 = std::min(d.beats, (addr + n - lo + kBeatBytes - 1) / kBeatBytes);
+    if (perform)
+      for (uint64_t t = b0; t < b1; ++t)
+        self->writeRaw(lo + t * kBeatBytes, d.src.beat(t), kBeatBytes);
+    if (b0 > 0)
+      keep.push_back({lo, b0, d.src});
+    if (b1 < d.beats)
+      keep.push_back({lo + b1 * kBeatBytes, d.beats - b1, d.src.from(b1)});
+  }
+  deferred_.swap(keep);
+}
+
+void SparseMemory::settleSlow(uint64_t addr, uint64_t n) const { clip(addr, n, true); }
+
+void SparseMemory::read(uint64_t addr, void *dst, uint64_t n) const {
+  settle(addr, n);
+  auto *out = static_cast<uint8_t *>(dst);
+  if (addr >= capacity_ || n > capacity_ - addr) { // bytes past the end read as 0
+    uint64_t keep = addr >= capacity_ ? 0 : capacity_ - addr;
+    std::memset(out + keep, 0, n - keep);
+    n = keep;
+  }
+  while (n) {
+    uint64_t page = addr >> pageShift_, off = addr & (pageBytes_ - 1);
+    uint64_t len = std::min(n, pageBytes_ - off);
+    std::memcpy(out, pageData(page) + off, len);
+    out += len, addr += len, n -= len;
+  }
+}
+
+void SparseMemory::write(uint64_t addr, const void *src, uint64_t n) {
+  settle(addr, n);
+  writeRaw(addr, src, n);
+}
+
+void SparseMemory::writeRaw(uint64_t addr, const void *src, uint64_t n) {
+  auto *in = static_cast<const uint8_t *>(src);
+  if (addr >= capacity_ || n > capacity_ - addr) // bytes past the end are dropped
+    n = addr >= capacity_ ? 0 : capacity_ - addr;
+  while (n) {
+    uint64_t page = addr >> pageShift_, off = addr & (pageBytes_ - 1);
+    uint64_t len = std::min(n, pageBytes_ - off);
+    std::memcpy(ownPage(page) + off, in, len);
+    in += len, addr += len, n -= len;
+  }
+}
+
+void SparseMemory::map(uint64_t addr, const uint8_t *src, uint64_t n) {
+  settle(addr, n);
+  if (addr >= capacity_ || n > capacity_ - addr)
+    n = addr >= capacity_ ? 0 : capacity_ - addr;
+  while (n) {
+    uint64_t page = addr >> pageShift_, off = addr & (pageBytes_ - 1);
+    uint64_t len = std::min(n, pageBytes_ - off);
+    uint64_t pageLen = std::min(pageBytes_, capacity_ - (page << pageShift_));
+    if (off == 0 && len == pageLen) {
+      owned_[page].reset();
+      data_[page] = src;
+    } else {
+      std::memcpy(ownPage(page) + off, src, len);
+    }
+    src += len, addr += len, n -= len;
+  }
+}
+
+const uint8_t *SparseMemory::readSpan(uint64_t addr, uint64_t n) const {
+  settle(addr, n);
+  if (addr > capacity_ || n > capacity_ - addr || data_.empty())
+    return nullptr;
+  if (n == 0)
+    return pageData(addr >> pageShift_ < data_.size() ? addr >> pageShift_ : 0);
+  uint64_t p0 = addr >> pageShift_, p1 = (addr + n - 1) >> pageShift_;
+  const uint8_t *base = pageData(p0);
+  for (uint64_t p = p0 + 1; p <= p1; ++p)
+    if (!data_[p] || data_[p] != data_[p - 1] + pageBytes_)
+      return nullptr;
+  return base + (addr & (pageBytes_ - 1));
+}
+
+uint8_t *SparseMemory::writeSpan(uint64_t addr, uint64_t n) {
+  settle(addr, n);
+  if (addr > capacity_ || n > capacity_ - addr || data_.empty())
+    return nullptr;
+  if (n == 0 && addr == capacity_)
+    addr = 0; // nothing is written through it
+  uint64_t p0 = addr >> pageShift_, p1 = n ? (addr + n - 1) >> pageShift_ : p0;
+  if (p0 != p1)
+    return nullptr;
+  return ownPage(p0) + (addr & (pageBytes_ - 1));
+}
+
+const uint8_t *SparseMemory::mappedSpan(uint64_t addr, uint64_t n) const {
+  if (n == 0 || addr + n > capacity_)
+    return nullptr;
+  uint64_t p0 = addr >> pageShift_, p1 = (addr + n - 1) >> pageShift_;
+  for (uint64_t p = p0; p <= p1; ++p) {
+    if (!data_[p] || owned_[p])
+      return nullptr;
+    if (p > p0 && data_[p] != data_[p - 1] + pageBytes_)
+      return nullptr;
+  }
+  for (const Deferred &d : deferred_)
+    if (d.addr < addr + n && d.addr + d.beats * kBeatBytes > addr)
+      return nullptr;
+  return data_[p0] + (addr & (pageBytes_ - 1));
+}
+
+void SparseMemory::defer(uint64_t addr, uint64_t beats, const kernels::BeatRuns &src) {
+  // The new copy supersedes the overlapped parts of older ones.
+  clip(addr, beats * kBeatBytes, false);
+  if (beats)
+    deferred_.push_back({addr, beats, src});
+}
+
+bool SparseMemory::deferredSpan(uint64_t addr, uint64_t beats, kernels::BeatRuns &out) const {
+  uint64_t n = beats * kBeatBytes;
+  for (const Deferred &d : deferred_)
+    if (addr >= d.addr && addr + n <= d.addr + d.beats * kBeatBytes &&
+        (addr - d.addr) % kBeatBytes == 0) {
+      out = d.src.from((addr - d.addr) / kBeatBytes);
+      return true;
+    }
+  const uint8_t *p = readSpan(addr, n);
+  if (!p)
+    return false;
+  out = kernels::BeatRuns::contiguous(p);
+  return true;
+}
+
+uint64_t SparseMemory::privateBytes() const {
+  uint64_t total = 0;
+  for (uint64_t p = 0; p < owned_.size(); ++p)
+    if (owned_[p])
+      total += std::min(pageBytes_, capacity_ - (p << pageShift_));
+  return total;
+}

@@ -1,0 +1,83 @@
+//===- MatMul.h - Fast FP16 x INT4 and FP16 x FP16 products -----*- C++ -*-===//
+//
+// The simulator's fast kernels for `mm_q4` and `mm_f16` (docs/isa.md
+// section 6, docs/simulator.md). They produce exactly the golden model's
+// bits: the same binary32 operations in the same order, and for the INT4
+// product an exact integer reformulation of the PE's aligned group sum:
+//
+//   term(x, w) = sgn * floor(sig(x) * |w| * 2^8 / 2^(E - e(x)))      (isa.md)
+//              = w * X  +  corr(x, w)
+//
+// where X = sgn(x) * floor(sig(x) * 2^8 / 2^(E - e(x))) depends only on the
+// input and corr is non-zero only for inputs more than 2^8 below the group's
+// largest exponent whose shifted-out bits are not zero (a 16-entry table per
+// such input). So a group sum is an integer dot product of the weights with
+// per-input integers X (split in three signed bytes for AVX-512 VNNI) plus a
+// short correction list, all prepared once per activation vector.
+//
+// Operands are host pointers into the simulator's memories (unified layout,
+// docs/isa.md section 3): element (m, c) is FP16 lane c % 16 of beat
+// (c / 16) * stride + m. Outputs also get the zero padding lanes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef EDGELLM_RUNTIME_KERNELS_MATMUL_H
+#define EDGELLM_RUNTIME_KERNELS_MATMUL_H
+
+#include "edgellm/hw/Isa.h"
+#include "runtime/kernels/BeatRuns.h"
+#include "runtime/kernels/ThreadPool.h"
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace edgellm::kernels {
+
+/// Instruction-set level of the kernels.
+enum class CpuLevel { Scalar, Avx512 };
+/// The best level this CPU runs, unless EDGELLM_KERNELS=scalar asks for the
+/// portable code.
+CpuLevel detectCpuLevel();
+const char *cpuLevelName(CpuLevel l);
+
+struct MmQ4Args {
+  const uint8_t *x = nullptr; ///< X [m, k]
+  uint64_t xStride = 0;
+  BeatRuns w;                    ///< beat 0 = first beat of weight row 0
+  const uint8_t *bias = nullptr; ///< FP16 [n], or nullptr
+  uint8_t *y = nullptr;          ///< Y [m, n]
+  uint64_t yStride = 0;
+  uint32_t m = 0, n = 0, k = 0;
+  isa::Sparsity sparsity = isa::Sparsity::Dense;
+};
+
+struct MmF16Args {
+  const uint8_t *a = nullptr, *b = nullptr;
+  uint8_t *c = nullptr;
+  uint64_t aStride = 0, bStride = 0, cStride = 0;
+  uint32_t m = 0, n = 0, k = 0;
+  bool transB = false, acc = false;
+  float alpha = 1.0f;
+};
+
+/// mm_q4, with a cache of prepared activations (the tiles of one layer
+/// share their input).
+class MmQ4Kernel {
+public:
+  MmQ4Kernel();
+  ~MmQ4Kernel();
+  void run(const MmQ4Args &a, ThreadPool &pool, CpuLevel level);
+
+  struct Prepared;
+
+private:
+  std::vector<std::unique_ptr<Prepared>> cache_; ///< most recent first
+  std::vector<std::vector<uint8_t>> scratch_;    ///< per thread
+};
+
+void mmF16(const MmF16Args &a, ThreadPool &pool, CpuLevel level);
+
+} // namespace edgellm::kernels
+
+#endif // EDGELLM_RUNTIME_KERNELS_MATMUL_H

@@ -1,0 +1,99 @@
+//===- ThreadPool.cpp - A small pool for the CPU kernels ------------------===//
+
+#include "runtime/kernels/ThreadPool.h"
+
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+static inline void cpuRelax() { _mm_pause(); }
+#else
+static inline void cpuRelax() {}
+#endif
+
+using namespace edgellm::kernels;
+
+ThreadPool::ThreadPool(unsigned threads) {
+  if (threads == 0)
+    threads = std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 1; i < threads; ++i)
+    workers_.emplace_back([this, i] { worker(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_.store(true);
+  }
+  cv_.notify_all();
+  for (std::thread &t : workers_)
+    t.join();
+}
+
+void ThreadPool::split(uint64_t n, unsigned parts, unsigned t, uint64_t align, uint64_t &begin,
+                       uint64_t &end) {
+  uint64_t units = (n + align - 1) / align;
+  begin = std::min(n, units * t / parts * align);
+  end = std::min(n, units * (t + 1) / parts * align);
+}
+
+void ThreadPool::run(const std::function<void(unsigned)> &fn) {
+  if (workers_.empty()) {
+    fn(0);
+    return;
+  }
+  job_ = &fn;
+  state_.store(0, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  cv_.notify_all();
+  fn(0);
+  // Late workers are left out; wait for those inside.
+  state_.fetch_or(kClosed, std::memory_order_acq_rel);
+  while ((state_.load(std::memory_order_acquire) & ~kClosed) != 0)
+    cpuRelax();
+}
+
+void ThreadPool::parallelFor(uint64_t n, const std::function<void(uint64_t, unsigned)> &fn) {
+  if (n == 0)
+    return;
+  if (n == 1 || workers_.empty()) {
+    for (uint64_t i = 0; i < n; ++i)
+      fn(i, 0);
+    return;
+  }
+  std::atomic<uint64_t> next{0};
+  run([&](unsigned t) {
+    for (uint64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;)
+      fn(i, t);
+  });
+}
+
+void ThreadPool::worker(unsigned index) {
+  uint64_t seen = 0;
+  while (true) {
+    auto start = std::chrono::steady_clock::now();
+    unsigned spins = 0;
+    uint64_t g;
+    while ((g = generation_.load(std::memory_order_acquire)) == seen) {
+      if (stop_.load())
+        return;
+      cpuRelax();
+      if (++spins % 256 == 0 &&
+          std::chrono::steady_clock::now() - start > std::chrono::microseconds(300)) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return generation_.load() != seen || stop_.load(); });
+      }
+    }
+    seen = g;
+    // Join unless the caller has already finished this job.
+    if (state_.fetch_add(1, std::memory_order_acq_rel) & kClosed) {
+      state_.fetch_sub(1, std::memory_order_acq_rel);
+      continue;
+    }
+    (*job_)(index);
+    state_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+}

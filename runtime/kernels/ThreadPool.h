@@ -1,0 +1,57 @@
+//===- ThreadPool.h - A small pool for the CPU kernels -----------*- C++ -*-===//
+//
+// run(fn) calls fn(0) on the caller and fn(t) on every worker t that joins
+// in time, and returns when all calls have returned. A worker that has not
+// joined when the caller is done is left out, so a busy machine never makes
+// the caller wait for a thread the OS has not scheduled: jobs split their
+// work dynamically (parallelFor's atomic counter), not by thread index.
+// Workers spin briefly after a job (instructions come back to back), then sleep.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef EDGELLM_RUNTIME_KERNELS_THREADPOOL_H
+#define EDGELLM_RUNTIME_KERNELS_THREADPOOL_H
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace edgellm::kernels {
+
+class ThreadPool {
+public:
+  /// `threads` counts the caller; 0 means the machine's hardware threads.
+  explicit ThreadPool(unsigned threads = 0);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool &) = delete;
+  ThreadPool &operator=(const ThreadPool &) = delete;
+
+  unsigned size() const { return unsigned(workers_.size()) + 1; }
+  void run(const std::function<void(unsigned)> &fn);
+  /// Calls fn(i, t) for every i in [0, n) (t: the thread, for scratch space).
+  void parallelFor(uint64_t n, const std::function<void(uint64_t, unsigned)> &fn);
+
+  /// Splits [0, n) into size() contiguous parts (aligned to `align`).
+  static void split(uint64_t n, unsigned parts, unsigned t, uint64_t align, uint64_t &begin,
+                    uint64_t &end);
+
+private:
+  void worker(unsigned index);
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::atomic<uint64_t> generation_{0};
+  /// Workers inside the current job, plus kClosed once the caller is done.
+  std::atomic<uint32_t> state_{0};
+  static constexpr uint32_t kClosed = 1u << 31;
+  std::atomic<bool> stop_{false};
+  const std::function<void(unsigned)> *job_ = nullptr;
+};
+
+} // namespace edgellm::kernels
+
+#endif // EDGELLM_RUNTIME_KERNELS_THREADPOOL_H

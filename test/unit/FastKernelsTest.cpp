@@ -1,0 +1,329 @@
+//===- FastKernelsTest.cpp - Fast simulator kernels = golden model ---------===//
+//
+// Random programs run on two golden models, one with the reference
+// (element-wise) instructions and one with the fast kernels (AVX-512 when
+// the CPU has it, and the portable scalar code), and every output bit is
+// compared. Inputs: random FP16 with zeros, subnormals, a wide exponent
+// range (so aligned products lose bits), infinities and NaN; random weight
+// bytes and scales in every density; odd sizes (k not a multiple of 128, n
+// not a multiple of 16, M = 1 and M > 1); weights loaded from mapped HBM
+// with random striping (the deferred, zero-copy load) or written to WBUF.
+// Also: the memory model (mapping, copy-on-write, deferred copies).
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/device/sim/GoldenModel.h"
+#include "edgellm/hw/IsaNumerics.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+using namespace edgellm;
+using namespace edgellm::isa;
+using edgellm::sim::GoldenModel;
+
+namespace {
+
+hw::TargetDesc vcu128() {
+  std::string error;
+  auto t = hw::loadTargetByName("vcu128", error);
+  EXPECT_TRUE(t) << error;
+  return *t;
+}
+
+/// Random FP16 bits: mostly finite values over a wide exponent range, some
+/// zeros and subnormals, and (with `specials`) infinities and NaN.
+uint16_t randomHalf(std::mt19937_64 &rng, bool specials, int expLo = 1, int expHi = 30) {
+  unsigned kind = rng() % 100;
+  uint16_t sign = uint16_t((rng() & 1) << 15);
+  if (kind < 5)
+    return sign; // +-0
+  if (kind < 12)
+    return uint16_t(sign | (rng() % 0x3ff + 1)); // subnormal
+  if (specials && kind < 14)
+    return uint16_t(sign | 0x7c00); // inf
+  if (specials && kind < 16)
+    return uint16_t(sign | 0x7c00 | (rng() % 0x3ff + 1)); // NaN (any payload)
+  unsigned e = unsigned(expLo + int(rng() % unsigned(expHi - expLo + 1)));
+  return uint16_t(sign | e << 10 | (rng() & 0x3ff));
+}
+
+struct Pair {
+  hw::TargetDesc target = vcu128();
+  GoldenModel ref{target}, fast{target};
+  Pair(kernels::CpuLevel level) {
+    ref.setKernels(GoldenModel::Kernels::Reference);
+    fast.setKernels(GoldenModel::Kernels::Fast);
+    fast.setCpuLevel(level);
+    fast.setThreads(2);
+  }
+  void writeBuf(Buf b, uint64_t byte, const void *p, uint64_t n) {
+    ref.buffer(b).write(byte, p, n);
+    fast.buffer(b).write(byte, p, n);
+  }
+  void run(const std::vector<Instruction> &prog) {
+    sim::RunResult a = ref.run(prog), b = fast.run(prog);
+    ASSERT_TRUE(a.ok()) << a.message;
+    ASSERT_TRUE(b.ok()) << b.message;
+    EXPECT_EQ(a.executed, b.executed);
+  }
+};
+
+/// Index of the first 16-bit word that differs, or -1.
+int64_t firstDifference(GoldenModel &a, GoldenModel &b, Buf buf, uint64_t beat, uint64_t beats) {
+  std::vector<uint16_t> x(beats * 16), y(beats * 16);
+  a.buffer(buf).read(beat * 32, x.data(), beats * 32);
+  b.buffer(buf).read(beat * 32, y.data(), beats * 32);
+  for (size_t i = 0; i < x.size(); ++i)
+    if (x[i] != y[i])
+      return int64_t(i);
+  return -1;
+}
+
+void expectSame(Pair &p, Buf buf, uint64_t beat, uint64_t beats, const std::string &what) {
+  int64_t d = firstDifference(p.ref, p.fast, buf, beat, beats);
+  if (d >= 0) {
+    uint16_t x, y;
+    p.ref.buffer(buf).read(beat * 32 + uint64_t(d) * 2, &x, 2);
+    p.fast.buffer(buf).read(beat * 32 + uint64_t(d) * 2, &y, 2);
+    ADD_FAILURE() << what << ": word " << d << " (beat " << beat + uint64_t(d) / 16 << ", lane "
+                  << d % 16 << "): reference 0x" << std::hex << x << ", fast 0x" << y;
+  }
+}
+
+Instruction endInstr() { return toInstruction(End{}); }
+
+std::vector<kernels::CpuLevel> levels() {
+  std::vector<kernels::CpuLevel> l = {kernels::CpuLevel::Scalar};
+  if (kernels::detectCpuLevel() != kernels::CpuLevel::Scalar)
+    l.push_back(kernels::detectCpuLevel());
+  return l;
+}
+
+/// One random mm_q4 case, its weights either loaded from mapped HBM (striped)
+/// or written into WBUF; returns false when a comparison failed.
+void runMmQ4(kernels::CpuLevel level, Sparsity sp, uint32_t M, uint32_t K, uint32_t N,
+             bool fromHbm, bool bias, bool specials, int expLo, uint64_t seed) {
+  Pair p(level);
+  std::mt19937_64 rng(seed);
+  const uint32_t xStride = M + uint32_t(rng() % 3), yStride = M + uint32_t(rng() % 2);
+  const uint64_t xAddr = 8, yAddr = 40000, bAddr = 90000;
+  // X [M, K] in ABUF (whole beats, lanes past K random too: never read).
+  uint64_t xBeats = uint64_t((K + 15) / 16) * xStride;
+  std::vector<uint16_t> xs(xBeats * 16);
+  for (uint16_t &h : xs)
+    h = randomHalf(rng, specials, expLo);
+  p.writeBuf(Buf::Abuf, xAddr * 32, xs.data(), xs.size() * 2);
+  // Stale output contents, so that untouched and padded lanes are compared.
+  uint64_t yBeats = uint64_t((N + 15) / 16) * yStride;
+  std::vector<uint16_t> junk(yBeats * 16);
+  for (uint16_t &h : junk)
+    h = uint16_t(rng());
+  p.writeBuf(Buf::Abuf, yAddr * 32, junk.data(), junk.size() * 2);
+  std::vector<uint16_t> bs((N + 15) / 16 * 16);
+  for (uint16_t &h : bs)
+    h = randomHalf(rng, specials);
+  p.writeBuf(Buf::Abuf, bAddr * 32, bs.data(), bs.size() * 2);
+  // Weights: random bytes are a valid encoding in every density; scales are
+  // random FP16 (normal range, occasionally special).
+  uint64_t rowBeats = q4RowBeats(K, sp);
+  std::vector<uint8_t> w(N * rowBeats * 32);
+  for (uint8_t &b : w)
+    b = uint8_t(rng());
+  for (uint64_t n = 0; n < N; ++n)
+    for (uint64_t b0 = 0, beat = 0; b0 < K; b0 += kQuantBlock) {
+      uint64_t len = std::min<uint64_t>(kQuantBlock, K - b0), ng = (len + 127) / 128;
+      for (unsigned g = 0; g < 16; ++g) {
+        uint16_t s = randomHalf(rng, specials && rng() % 8 == 0, 1, 20);
+        std::memcpy(&w[(n * rowBeats + beat) * 32 + 2 * g], &s, 2);
+      }
+      beat += 1 + (ng * groupPayloadBytes(sp) + 31) / 32;
+    }
+  std::vector<Instruction> prog;
+  const uint64_t wAddr = 64;
+  std::vector<std::vector<uint8_t>> channels; // the "package" HBM image
+  if (fromHbm) {
+    // Stripe the row of beats over P channels from channel c0, offset off.
+    uint32_t P = uint32_t(1 + rng() % 32), c0 = uint32_t(rng() % 32), off = uint32_t(rng() % 100);
+    uint64_t beats = w.size() / 32, perCh = (beats + P - 1) / P + off;
+    channels.assign(32, std::vector<uint8_t>());
+    for (uint32_t i = 0; i < P; ++i) {
+      auto &c = channels[(c0 + i) % 32];
+      c.assign(perCh * 32, 0);
+      for (uint64_t j = i; j < beats; j += P)
+        std::memcpy(&c[(off + j / P) * 32], &w[j * 32], 32);
+    }
+    for (uint32_t ch = 0; ch < 32; ++ch)
+      if (!channels[ch].empty()) {
+        p.ref.hbm().map(uint64_t(ch) * kHbmChannelBeats * 32, channels[ch].data(), channels[ch].size());
+        p.fast.hbm().map(uint64_t(ch) * kHbmChannelBeats * 32, channels[ch].data(), channels[ch].size());
+      }
+    Load l;
+    l.src_mem = uint32_t(ExtMem::Hbm);
+    l.dst_buf = uint32_t(Buf::Wbuf);
+    l.src_addr = c0 * kHbmChannelBeats + off;
+    l.dst_addr = uint32_t(wAddr);
+    l.rows = 1;
+    l.row_len = uint32_t(beats);
+    l.hbm_stripe = P;
+    l.deps.signalNext = true;
+    prog.push_back(toInstruction(l));
+  } else {
+    p.writeBuf(Buf::Wbuf, wAddr * 32, w.data(), w.size());
+  }
+  MmQ4 mm;
+  mm.deps.waitPrev = fromHbm;
+  mm.x_addr = uint32_t(xAddr);
+  mm.x_stride = xStride;
+  mm.w_buf = uint32_t(Buf::Wbuf);
+  mm.w_addr = uint32_t(wAddr);
+  mm.y_addr = uint32_t(yAddr);
+  mm.y_stride = yStride;
+  mm.has_bias = bias;
+  mm.b_addr = uint32_t(bAddr);
+  mm.m = M;
+  mm.k = K;
+  mm.n = N;
+  mm.sparsity = uint32_t(sp);
+  prog.push_back(toInstruction(mm));
+  prog.push_back(endInstr());
+  p.run(prog);
+  expectSame(p, Buf::Abuf, yAddr, yBeats + 1,
+             std::string("mm_q4 ") + kernels::cpuLevelName(level) + " density " +
+                 std::to_string(unsigned(sp)) + " M=" + std::to_string(M) + " K=" +
+                 std::to_string(K) + " N=" + std::to_string(N) + (fromHbm ? " hbm" : " wbuf") +
+                 " seed " + std::to_string(seed));
+  // The weights the reference path copied equal what the fast path deferred.
+  expectSame(p, Buf::Wbuf, wAddr, w.size() / 32, "loaded weights");
+}
+
+} // namespace
+
+TEST(FastKernels, MmQ4EveryDensityAndShape) {
+  const uint32_t shapes[][3] = {{1, 128, 16},  {1, 300, 13},   {3, 100, 40},  {1, 2178, 33},
+                                {17, 257, 5},  {1, 4103, 19},  {2, 1, 1},     {5, 2048, 32}};
+  uint64_t seed = 1;
+  for (kernels::CpuLevel level : levels())
+    for (Sparsity sp : {Sparsity::Dense, Sparsity::Half, Sparsity::Quarter, Sparsity::Eighth})
+      for (auto &s : shapes) {
+        ++seed;
+        runMmQ4(level, sp, s[0], s[1], s[2], seed % 2 == 0, seed % 3 != 0, false, 1, seed);
+      }
+}
+
+TEST(FastKernels, MmQ4WideExponentsAndSpecials) {
+  // Inputs spread over all exponents: many products lose bits when aligned
+  // (the correction terms), plus infinities and NaN in some groups.
+  uint64_t seed = 1000;
+  for (kernels::CpuLevel level : levels())
+    for (Sparsity sp : {Sparsity::Dense, Sparsity::Half, Sparsity::Quarter, Sparsity::Eighth})
+      for (bool specials : {false, true}) {
+        ++seed;
+        runMmQ4(level, sp, 1 + uint32_t(seed % 4), 128 * 3 + 77, 37, true, true, specials, 1,
+                seed);
+        runMmQ4(level, sp, 1, 640, 48, false, false, specials, 8, seed + 7777);
+      }
+}
+
+TEST(FastKernels, MmF16AllForms) {
+  uint64_t seed = 5000;
+  for (kernels::CpuLevel level : levels())
+    for (bool trans : {false, true})
+      for (bool acc : {false, true})
+        for (uint32_t M : {1u, 5u})
+          for (uint32_t N : {1u, 17u, 70u})
+            for (uint32_t K : {0u, 1u, 16u, 33u, 130u}) {
+              ++seed;
+              Pair p(level);
+              std::mt19937_64 rng(seed);
+              const uint64_t aAddr = 0, bAddr = 0, cAddr = 5000;
+              uint32_t aStride = M + 1, bRows = trans ? N : K, bChans = trans ? K : N;
+              uint32_t bStride = bRows + 2, cStride = M;
+              auto fill = [&](Buf buf, uint64_t beat, uint64_t beats, bool specials) {
+                std::vector<uint16_t> v(beats * 16);
+                for (uint16_t &h : v)
+                  h = randomHalf(rng, specials, 5, 20);
+                p.writeBuf(buf, beat * 32, v.data(), v.size() * 2);
+              };
+              bool specials = seed % 5 == 0;
+              fill(Buf::Abuf, aAddr, uint64_t((K + 15) / 16 + 1) * aStride, specials);
+              fill(Buf::Kbuf, bAddr, uint64_t((bChans + 15) / 16 + 1) * bStride, specials);
+              fill(Buf::Abuf, cAddr, uint64_t((N + 15) / 16 + 1) * cStride, false);
+              MmF16 mm;
+              mm.a_addr = uint32_t(aAddr);
+              mm.a_stride = aStride;
+              mm.b_buf = uint32_t(Buf::Kbuf);
+              mm.b_addr = uint32_t(bAddr);
+              mm.b_stride = bStride;
+              mm.c_addr = uint32_t(cAddr);
+              mm.c_stride = cStride;
+              mm.m = M;
+              mm.n = N;
+              mm.k = K;
+              mm.trans_b = trans;
+              mm.acc = acc;
+              mm.alpha = bitsFromF32(seed % 2 ? 0.125f : 1.7f);
+              p.run({toInstruction(mm), endInstr()});
+              expectSame(p, Buf::Abuf, cAddr, uint64_t((N + 15) / 16 + 1) * cStride,
+                         std::string("mm_f16 ") + kernels::cpuLevelName(level) +
+                             (trans ? " trans_b" : "") + (acc ? " acc" : "") +
+                             " M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                             " K=" + std::to_string(K));
+            }
+}
+
+TEST(FastKernels, TheComparisonCanFail) {
+  // The same case as above, then one output bit flipped in the fast model:
+  // the comparison must see it.
+  Pair p(kernels::detectCpuLevel());
+  std::vector<uint16_t> x(16 * 8);
+  std::mt19937_64 rng(3);
+  for (uint16_t &h : x)
+    h = randomHalf(rng, false);
+  p.writeBuf(Buf::Abuf, 0, x.data(), x.size() * 2);
+  Eltwise e;
+  e.op = uint32_t(EwOp::Add);
+  e.a_stride = e.b_stride = e.y_stride = 1;
+  e.b_addr = 1;
+  e.y_addr = 100;
+  e.m = 1;
+  e.c = 16;
+  p.run({toInstruction(e), endInstr()});
+  EXPECT_EQ(firstDifference(p.ref, p.fast, Buf::Abuf, 100, 1), -1);
+  uint16_t h;
+  p.fast.buffer(Buf::Abuf).read(100 * 32 + 6, &h, 2);
+  h ^= 1;
+  p.fast.buffer(Buf::Abuf).write(100 * 32 + 6, &h, 2);
+  EXPECT_EQ(firstDifference(p.ref, p.fast, Buf::Abuf, 100, 1), 3);
+}
+
+TEST(FastKernels, MemoryMapsCopyOnWriteAndDefers) {
+  sim::SparseMemory hbm(uint64_t(64) << 20), wbuf(1 << 20, true);
+  std::vector<uint8_t> image((3 << 20) + 100);
+  for (size_t i = 0; i < image.size(); ++i)
+    image[i] = uint8_t(i * 7 + 1);
+  hbm.map(5, image.data(), image.size()); // unaligned: edges are copied
+  uint8_t b[4];
+  hbm.read(5 + (2 << 20), b, 4);
+  EXPECT_EQ(b[0], image[2 << 20]);
+  EXPECT_NE(hbm.mappedSpan(1 << 20, 1 << 20), nullptr); // a whole page is shared
+  EXPECT_LT(hbm.privateBytes(), uint64_t(3) << 20);
+  // Defer a copy of 4 beats, then overwrite the source: the copy keeps the old bytes.
+  kernels::BeatRuns runs = kernels::BeatRuns::contiguous(hbm.mappedSpan(1 << 20, 128));
+  wbuf.defer(32, 4, runs);
+  uint8_t one = 0xab;
+  hbm.write(1 << 20, &one, 1); // copy-on-write: the image is untouched
+  EXPECT_EQ(image[(1 << 20) - 5], uint8_t(((1 << 20) - 5) * 7 + 1));
+  hbm.read(1 << 20, b, 1);
+  EXPECT_EQ(b[0], 0xab);
+  wbuf.read(32, b, 1);
+  EXPECT_EQ(b[0], image[(1 << 20) - 5]);
+  // A write into part of a deferred copy performs only that part.
+  wbuf.write(64, &one, 1);
+  wbuf.read(64, b, 2);
+  EXPECT_EQ(b[0], 0xab);
+  EXPECT_EQ(b[1], image[(1 << 20) - 5 + 33]);
+  wbuf.read(32 * 4, b, 1);
+  EXPECT_EQ(b[0], image[(1 << 20) - 5 + 96]);
+}
