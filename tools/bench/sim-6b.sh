@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Benchmark: the ChatGLM2-6B-shaped package on the `sim` device (fast
+# kernels, docs/simulator.md). Prints decode tokens/s (16 greedy tokens after
+# a 4-token prompt), prefill tokens/s (64 tokens) and the peak RSS.
+#   tools/bench/sim-6b.sh [BUILD_DIR] [PACKAGE]
+# Environment: EDGELLM_SIM_THREADS (default: all hardware threads),
+# EDGELLM_SIM_KERNELS=reference (the element-wise golden path: very slow).
+# Times are wall-clock differences of whole runs, so the package opening
+# (checksums of 3.6 GB) cancels out:
+#   decode  = 16 / (t(prompt + 17 generated) - t(prompt + 1 generated))
+#   prefill = 64 / (t(64-token prefill) - t(1-token prefill) + one decode step)
+# Each run is repeated (REPEAT, default 2) and the fastest kept: other
+# processes on the machine only make runs slower.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$root/build}
+pkg=${2:-${PKG:-/work/glm6b/chatglm2-6b.elpkg}}
+run=$build/bin/edgellm-run
+repeat=${REPEAT:-2}
+[[ -x $run ]] || { echo "sim-6b.sh: $run is missing (build edgellm-run)" >&2; exit 1; }
+[[ -f $pkg ]] || { echo "sim-6b.sh: $pkg is missing (tools/bench/compile-6b.sh makes it)" >&2; exit 1; }
+prompt=3001,3003,944,1119
+prefill64=$(seq -s, 1000 1063)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# best_time ARGS...: fastest wall time of $repeat runs (seconds); the peak RSS
+# (KiB) of the last run is left in $tmp/rss.
+best_time() {
+  local best=""
+  for _ in $(seq "$repeat"); do
+    /usr/bin/time -f "%e %M" -o "$tmp/time" "$run" "$pkg" "$@" >"$tmp/out"
+    read -r t rss <"$tmp/time"
+    echo "$rss" >"$tmp/rss"
+    if [[ -z $best ]] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
+  done
+  echo "$best"
+}
+
+t1=$(best_time --tokens $prompt --generate 1)
+t17=$(best_time --tokens $prompt --generate 17)
+rss=$(cat "$tmp/rss")
+echo "generated: $(cat "$tmp/out")"
+p1=$(best_time --tokens 1000)
+p64=$(best_time --tokens "$prefill64")
+awk -v t1="$t1" -v t17="$t17" -v p1="$p1" -v p64="$p64" -v rss="$rss" \
+    -v th="${EDGELLM_SIM_THREADS:-$(nproc)}" 'BEGIN {
+  step = (t17 - t1) / 16
+  printf "sim-6b: threads %s\n", th
+  printf "sim-6b: decode  %.2f tokens/s (%.3f s/token; runs %.2f s and %.2f s)\n", 1 / step, step, t1, t17
+  printf "sim-6b: prefill %.2f tokens/s (64 tokens in %.2f s; runs %.2f s and %.2f s)\n", 64 / (p64 - p1 + step), p64 - p1 + step, p1, p64
+  printf "sim-6b: peak RSS %.2f GB (%d KiB; the mapped package pages count)\n", rss / 1048576, rss
+}'
