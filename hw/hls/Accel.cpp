@@ -17,9 +17,11 @@
 // is oldest in program order runs, until none is ready; a barrier or end
 // runs them until the queues are empty (or nothing can run: a deadlock).
 // That is the order the golden model uses, so even the fault a faulty
-// program reports first is the same. On the board the three engines are
-// concurrent processes (see docs/hardware.md); for well-formed programs the
-// result is the same in every order the tokens allow.
+// program reports first is the same. csim::setRandomIssue picks a random
+// ready engine instead and lets dispatch run ahead at random points. On the
+// board the three engines are concurrent processes (see docs/hardware.md);
+// for well-formed programs the result is the same in every order the tokens
+// allow.
 //
 //===----------------------------------------------------------------------===//
 
@@ -43,6 +45,15 @@ uint64_t gHbmExtent[isa::kHbmChannels] = {
     ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull};
 uint64_t gOutside = 0;
 csim::Counters gCounters;
+bool gRandomIssue = false;
+uint64_t gRandomState = 1;
+/// xorshift64: the random issue order of the C simulation.
+uint64_t nextRandom() {
+  gRandomState ^= gRandomState << 13;
+  gRandomState ^= gRandomState >> 7;
+  gRandomState ^= gRandomState << 17;
+  return gRandomState;
+}
 } // namespace
 #define EDGELLM_CSIM_GUARD(ok, onFail)                                                   \
   if (!(ok)) {                                                                            \
@@ -222,20 +233,40 @@ struct Machine {
     return true;
   }
 
-  /// Runs ready engines, the oldest head first, until none is ready. With
-  /// `untilEmpty` (barrier, end), engines that still hold instructions then
-  /// are deadlocked. False on a fault.
+  /// The engine to run next: the ready one whose head is oldest in program
+  /// order (C simulation: or a random ready one), -1 if none is ready.
+  int pick() {
+    int best = -1, readyList[kNumEngines];
+    unsigned nReady = 0;
+    for (unsigned e = 0; e < kNumEngines; ++e)
+      if (ready(e)) {
+        readyList[nReady++] = int(e);
+        if (best < 0 || queue[e].front().index < queue[best].front().index)
+          best = int(e);
+      }
+#ifndef __SYNTHESIS__
+    if (gRandomIssue && nReady > 0)
+      best = readyList[nextRandom() % nReady];
+#endif
+    return best;
+  }
+
+  /// Runs ready engines until none is ready (C simulation with random issue:
+  /// or, before the queues must drain, at a random point, so that dispatch
+  /// runs ahead). With `untilEmpty` (barrier, end), engines that still hold
+  /// instructions then are deadlocked. False on a fault.
   bool drain(bool untilEmpty) {
   DRAIN:
     while (true) {
 #pragma HLS loop_tripcount max = 4096
-      int best = -1;
-      for (unsigned e = 0; e < kNumEngines; ++e)
-        if (ready(e) && (best < 0 || queue[e].front().index < queue[best].front().index))
-          best = int(e);
-      if (best < 0)
+#ifndef __SYNTHESIS__
+      if (gRandomIssue && !untilEmpty && nextRandom() % 2 == 0)
+        return true;
+#endif
+      int e = pick();
+      if (e < 0)
         break;
-      if (!step(unsigned(best)))
+      if (!step(unsigned(e)))
         return false;
     }
     if (!untilEmpty)
@@ -348,12 +379,18 @@ FETCH:
       break;
     default: {
       unsigned e = engineOf(s.queue);
-      if (m.queue[e].full() && !m.drain(false))
-        break;
-      if (m.queue[e].full()) { // nothing can run and the queue is full
-        m.drain(true);
-        break;
+      // A full queue: run engines until it has room; if none can run, the
+      // program is deadlocked.
+      while (m.queue[e].full() && m.fault == isa::Fault::None) {
+#pragma HLS loop_tripcount max = 4096
+        int p = m.pick();
+        if (p < 0)
+          m.drain(true);
+        else
+          m.step(unsigned(p));
       }
+      if (m.fault != isa::Fault::None)
+        break;
       m.queue[e].write_nb({i, inst});
       m.drain(false);
     }
@@ -397,4 +434,8 @@ void csim::setExtents(uint64_t ddrBeats, const uint64_t hbmBeats[isa::kHbmChanne
 }
 uint64_t csim::outsideExtents() { return gOutside; }
 csim::Counters csim::counters() { return gCounters; }
+void csim::setRandomIssue(bool on, uint64_t seed) {
+  gRandomIssue = on;
+  gRandomState = seed ? seed : 1;
+}
 #endif

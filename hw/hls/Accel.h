@@ -107,6 +107,12 @@ struct Counters {
   uint64_t dispatched = 0, load = 0, compute = 0, store = 0;
 };
 Counters counters();
+/// Random issue: the engines run in a seeded random order that respects the
+/// tokens (any ready engine, dispatch running ahead at random points)
+/// instead of the golden model's oldest-first order. For well-formed
+/// programs the result must not change: the board runs the engines
+/// concurrently.
+void setRandomIssue(bool on, uint64_t seed = 1);
 } // namespace csim
 #endif
 
