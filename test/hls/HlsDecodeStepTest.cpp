@@ -1,7 +1,8 @@
 //===- HlsDecodeStepTest.cpp - The tiny ChatGLM2 step on the HLS kernel ----===//
 //
-// The tiny ChatGLM2 packages (INT4 and FP16 weights, compiled by
-// edgellm-compile in the ctest fixture hls.package.*) run on the HLS kernel
+// The tiny ChatGLM2 packages (INT4 dense and 75% sparse, FP16 weights,
+// compiled by edgellm-compile in the ctest fixture hls.package.*) run on the
+// HLS kernel
 // in C simulation and on the golden model, as the runtime runs them
 // (docs/package-format.md, "To run a step"): HBM and DDR sections loaded,
 // the program streams in DDR, token embeddings written to the input region,
@@ -220,11 +221,13 @@ TEST_P(TinyChatGlm2, UnderRandomIssueTheStepsStillMatchGoldenBitForBit) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Packages, TinyChatGlm2,
-                         ::testing::Values("tiny-int4.elpkg", "tiny-fp16.elpkg"),
+                         ::testing::Values("tiny-int4.elpkg", "tiny-int4-s75.elpkg",
+                                           "tiny-fp16.elpkg"),
                          [](const auto &info) {
-                           return std::string(info.param).find("int4") != std::string::npos
-                                      ? "Int4"
-                                      : "Fp16";
+                           std::string p = info.param;
+                           return p.find("s75") != std::string::npos    ? "Int4Sparse75"
+                                  : p.find("int4") != std::string::npos ? "Int4"
+                                                                        : "Fp16";
                          });
 
 TEST(TinyChatGlm2Control, OneFlippedWeightBitChangesTheLogits) {
