@@ -2,8 +2,7 @@
 //
 // The tiny ChatGLM2 packages (INT4 dense and 75% sparse, FP16 weights,
 // compiled by edgellm-compile in the ctest fixture hls.package.*) run on the
-// HLS kernel
-// in C simulation and on the golden model, as the runtime runs them
+// HLS kernel in C simulation and on the golden model, as the runtime runs them
 // (docs/package-format.md, "To run a step"): HBM and DDR sections loaded,
 // the program streams in DDR, token embeddings written to the input region,
 // R1/R2/R3 set; a prefill of several tokens, then decode steps of one token.
