@@ -26,8 +26,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "Engines.h"
+#include "edgellm/hw/Kernel.h"
 
 #include <cstring>
+#include <tuple>
+#include <type_traits>
+#include <utility>
 
 using namespace edgellm;
 using namespace edgellm::hls;
@@ -303,14 +307,12 @@ Machine gMachine;
 #define EDGELLM_HLS_STR(x) #x
 #define EDGELLM_HLS_HBM_ASSIGN(n) m.mem.hbm##n = hbm##n;
 
-void edgellm_accel(const beat_t *instr, beat_t *ddr EDGELLM_HLS_HBM_PORTS(EDGELLM_HLS_HBM_PARAM),
-                   uint32_t ctrl[kCtrlWords]) {
-#pragma HLS INTERFACE m_axi port = instr bundle = ifetch offset = slave max_read_burst_length = 16
-#pragma HLS INTERFACE m_axi port = ddr bundle = ddr offset = slave
-  EDGELLM_HLS_HBM_PORTS(EDGELLM_HLS_HBM_PRAGMA)
-#pragma HLS INTERFACE s_axilite port = ctrl bundle = control
-#pragma HLS INTERFACE s_axilite port = return bundle = control
-#pragma HLS BIND_STORAGE variable = gOnChip type = ram_2p impl = uram
+/// One run of `count` instructions from `instr` with the registers and
+/// status words of the AXI-lite register file `ctrl` (docs/isa.md section 7);
+/// returns the instructions fetched.
+static uint32_t runProgram(const beat_t *instr, beat_t *ddr EDGELLM_HLS_HBM_PORTS(EDGELLM_HLS_HBM_PARAM),
+                           uint32_t ctrl[kCtrlWords]) {
+#pragma HLS INLINE
   Machine &m = gMachine;
   m.mem.instr = instr;
   m.mem.ddr = ddr;
@@ -336,8 +338,9 @@ void edgellm_accel(const beat_t *instr, beat_t *ddr EDGELLM_HLS_HBM_PORTS(EDGELL
   const uint32_t count = ctrl[kProgramCount / 4];
 
   bool ended = false;
+  uint32_t i = 0;
 FETCH:
-  for (uint32_t i = 0; i < count && m.fault == isa::Fault::None && !ended; ++i) {
+  for (; i < count && m.fault == isa::Fault::None && !ended; ++i) {
 #pragma HLS loop_tripcount max = 65536
     // Fetch and decode: every bit of the word is checked.
     isa::Instruction inst;
@@ -405,6 +408,41 @@ FETCH:
   ctrl[kFaultCode / 4] = uint32_t(m.fault);
   ctrl[kFaultIndex / 4] = m.fault == isa::Fault::None ? 0 : m.faultIndex;
   ctrl[kStatus / 4] = kStatusDone | (m.fault == isa::Fault::None ? 0 : kStatusFault);
+  return i;
+}
+
+#define EDGELLM_HLS_HBM_NAME(n) , hbm##n
+#define EDGELLM_HLS_REG_PARAM(n) , uint32_t r##n
+#define EDGELLM_HLS_REG_PRAGMA(n) _Pragma(EDGELLM_HLS_STR(HLS INTERFACE s_axilite port = r##n bundle = control))
+#define EDGELLM_HLS_REG_IN(n) ctrl[kRegBase / 4 + n] = r##n;
+#define EDGELLM_HLS_REGS(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
+
+// The kernel: the argument list of hw/include/edgellm/hw/Kernel.def.
+void edgellm_accel(const beat_t *instr, beat_t *ddr EDGELLM_HLS_HBM_PORTS(EDGELLM_HLS_HBM_PARAM),
+                   uint32_t count EDGELLM_HLS_REGS(EDGELLM_HLS_REG_PARAM), uint32_t *status) {
+#pragma HLS INTERFACE m_axi port = instr bundle = ifetch offset = slave max_read_burst_length = 16
+#pragma HLS INTERFACE m_axi port = ddr bundle = ddr offset = slave
+  EDGELLM_HLS_HBM_PORTS(EDGELLM_HLS_HBM_PRAGMA)
+#pragma HLS INTERFACE s_axilite port = count bundle = control
+  EDGELLM_HLS_REGS(EDGELLM_HLS_REG_PRAGMA)
+#pragma HLS INTERFACE m_axi port = status bundle = ddr offset = slave
+#pragma HLS INTERFACE s_axilite port = return bundle = control
+#pragma HLS BIND_STORAGE variable = gOnChip type = ram_2p impl = uram
+  using namespace isa::ctrl;
+  uint32_t ctrl[kCtrlWords];
+#pragma HLS ARRAY_PARTITION variable = ctrl complete
+  for (unsigned w = 0; w < kCtrlWords; ++w)
+    ctrl[w] = 0;
+  ctrl[kProgramCount / 4] = count; // `instr` points at the first instruction
+  EDGELLM_HLS_REGS(EDGELLM_HLS_REG_IN)
+  uint32_t fetched = runProgram(instr, ddr EDGELLM_HLS_HBM_PORTS(EDGELLM_HLS_HBM_NAME), ctrl);
+  namespace k = hw::kernel;
+  status[k::kStatusBits] = ctrl[kStatus / 4];
+  status[k::kStatusFault] = ctrl[kFaultCode / 4];
+  status[k::kStatusIndex] = ctrl[kFaultIndex / 4];
+  status[k::kStatusExecuted] = fetched;
+  for (unsigned r = 1; r < isa::kNumRegs; ++r)
+    status[k::kStatusRegs + r - 1] = ctrl[kRegBase / 4 + r];
 }
 
 //===----------------------------------------------------------------------===//
@@ -439,3 +477,24 @@ void csim::setRandomIssue(bool on, uint64_t seed) {
   gRandomState = seed ? seed : 1;
 }
 #endif
+
+//===----------------------------------------------------------------------===//
+// The top function follows Kernel.def: same arity, a pointer exactly where
+// the table has a Global (AXI master) argument, a 32-bit scalar elsewhere.
+//===----------------------------------------------------------------------===//
+
+namespace {
+template <typename... A, size_t... I>
+constexpr bool matchesKernelDef(void (*)(A...), std::index_sequence<I...>) {
+  using Args = std::tuple<A...>;
+  return ((std::is_pointer_v<std::tuple_element_t<I, Args>> ==
+           (hw::kernel::kArgs[I].kind == hw::kernel::ArgKind::Global)) &&
+          ...);
+}
+template <typename... A> constexpr bool matchesKernelDef(void (*f)(A...)) {
+  return sizeof...(A) == hw::kernel::kNumArgs &&
+         matchesKernelDef(f, std::index_sequence_for<A...>{});
+}
+static_assert(matchesKernelDef(&edgellm_accel),
+              "edgellm_accel's parameters differ from hw/include/edgellm/hw/Kernel.def");
+} // namespace

@@ -10,15 +10,16 @@
 //   ddr            DDR: load sources, store destinations
 //   hbm00 .. hbm31 the 32 HBM pseudo-channels, 256 MiB each: weights (load,
 //                  striped over channels) and the KV cache (kv_append)
-//   ctrl           AXI-lite: the host register file of docs/isa.md section 7,
-//                  word i at byte offset 4 i (control, status, fault code and
-//                  index, program address and count, R0-R15)
+//   count, r1..r15 AXI-lite scalars: the instruction count and the runtime
+//                  registers R1-R15 (docs/isa.md section 7)
+//   status         the run's end: status bits, fault code, faulting index,
+//                  instructions fetched, R1-R15 as left (hw::kernel::kStatus*)
 //
-// One call is one run of the program at ctrl[kProgramLo/Hi] (a DDR beat
-// address relative to `instr`) of ctrl[kProgramCount] instructions. The
-// kernel reads R1-R15 from ctrl at the start and writes them back at the end
-// (a regop may change them; they keep their values between runs), and writes
-// the status, fault code and faulting instruction index.
+// The argument list is hw/include/edgellm/hw/Kernel.def, which the xclbin
+// metadata, the Vitis link configuration and the XRT device also follow.
+// One call is one run of the `count` instructions from `instr` (a pointer
+// into the DDR bank at the program's first word). Inside, the run works on
+// the register file of docs/isa.md section 7 (kCtrlWords words).
 //
 //===----------------------------------------------------------------------===//
 
@@ -77,10 +78,22 @@ inline constexpr unsigned kCtrlWords = (isa::ctrl::kRegBase / 4) + isa::kNumRegs
 #define EDGELLM_HLS_HBM_PARAM(n) , ::edgellm::hls::beat_t *hbm##n
 } // namespace edgellm::hls
 
-/// The kernel (the HLS top function).
+#define EDGELLM_HLS_REG_ARG(n) , uint32_t r##n
+/// The kernel (the HLS top function), with the argument list of
+/// hw/include/edgellm/hw/Kernel.def: instructions, DDR, the 32 HBM
+/// pseudo-channels, the instruction count, R1-R15, and the status words
+/// (hw::kernel::kStatus*: status bits, fault code, faulting index,
+/// instructions fetched, then R1-R15 as the run left them).
 void edgellm_accel(const edgellm::hls::beat_t *instr,
                    edgellm::hls::beat_t *ddr EDGELLM_HLS_HBM_PORTS(EDGELLM_HLS_HBM_PARAM),
-                   uint32_t ctrl[edgellm::hls::kCtrlWords]);
+                   uint32_t count EDGELLM_HLS_REG_ARG(1) EDGELLM_HLS_REG_ARG(2)
+                       EDGELLM_HLS_REG_ARG(3) EDGELLM_HLS_REG_ARG(4) EDGELLM_HLS_REG_ARG(5)
+                           EDGELLM_HLS_REG_ARG(6) EDGELLM_HLS_REG_ARG(7) EDGELLM_HLS_REG_ARG(8)
+                               EDGELLM_HLS_REG_ARG(9) EDGELLM_HLS_REG_ARG(10)
+                                   EDGELLM_HLS_REG_ARG(11) EDGELLM_HLS_REG_ARG(12)
+                                       EDGELLM_HLS_REG_ARG(13) EDGELLM_HLS_REG_ARG(14)
+                                           EDGELLM_HLS_REG_ARG(15),
+                   uint32_t *status);
 
 namespace edgellm::hls {
 

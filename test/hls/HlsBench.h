@@ -10,6 +10,7 @@
 #define EDGELLM_TEST_HLS_HLSBENCH_H
 
 #include "Accel.h"
+#include "edgellm/hw/Kernel.h"
 #include "runtime/device/sim/GoldenModel.h"
 
 #include <array>
@@ -61,22 +62,27 @@ public:
     }
     return run(programBeat, bytes.data(), uint32_t(program.size()));
   }
-  /// Runs `count` instructions already in DDR at `programBeat`.
+  /// Runs `count` instructions already in DDR at `programBeat`, through the
+  /// kernel's argument list (hw/include/edgellm/hw/Kernel.def).
   RunStatus start(uint64_t programBeat, uint32_t count) {
     using namespace isa::ctrl;
-    ctrl_[kProgramLo / 4] = uint32_t(programBeat);
-    ctrl_[kProgramHi / 4] = uint32_t(programBeat >> 32);
-    ctrl_[kProgramCount / 4] = count;
-    ctrl_[kControl / 4] = 1;
+    namespace k = hw::kernel;
     uint64_t ext[isa::kHbmChannels];
     for (unsigned c = 0; c < isa::kHbmChannels; ++c)
       ext[c] = hbm_[c].size();
     csim::setExtents(ddr_.size(), ext);
+    uint32_t status[k::kStatusWords] = {};
+    auto r = [&](unsigned i) { return ctrl_[kRegBase / 4 + i]; };
 #define EDGELLM_BENCH_HBM_ARG(n) , hbm_[1##n - 100].data()
-    edgellm_accel(ddr_.data(), ddr_.data() EDGELLM_HLS_HBM_PORTS(EDGELLM_BENCH_HBM_ARG), ctrl_);
+    edgellm_accel(ddr_.data() + programBeat,
+                  ddr_.data() EDGELLM_HLS_HBM_PORTS(EDGELLM_BENCH_HBM_ARG), count, r(1), r(2),
+                  r(3), r(4), r(5), r(6), r(7), r(8), r(9), r(10), r(11), r(12), r(13), r(14),
+                  r(15), status);
 #undef EDGELLM_BENCH_HBM_ARG
-    ctrl_[kControl / 4] = 0;
-    return {ctrl_[kStatus / 4], isa::Fault(ctrl_[kFaultCode / 4]), ctrl_[kFaultIndex / 4]};
+    for (unsigned i = 1; i < isa::kNumRegs; ++i)
+      ctrl_[kRegBase / 4 + i] = status[k::kStatusRegs + i - 1];
+    return {status[k::kStatusBits], isa::Fault(status[k::kStatusFault]),
+            status[k::kStatusIndex]};
   }
 
 private:

@@ -39,9 +39,18 @@ constexpr int argIndex(std::string_view name) {
   return -1;
 }
 
-/// The status words the kernel writes at `status` when it stops.
-enum StatusWord : unsigned { kStatusBits = 0, kStatusFault = 1, kStatusIndex = 2, kStatusExecuted = 3 };
-inline constexpr unsigned kStatusWords = 4;
+/// The status words the kernel writes at `status` when it stops: the status
+/// bits of docs/isa.md section 7 (done, fault), the fault code, the faulting
+/// instruction's index, the instructions fetched, then R1-R15 as the run
+/// left them.
+enum StatusWord : unsigned {
+  kStatusBits = 0,
+  kStatusFault = 1,
+  kStatusIndex = 2,
+  kStatusExecuted = 3,
+  kStatusRegs = 4, ///< R1 at kStatusRegs, ..., R15 at kStatusRegs + 14
+};
+inline constexpr unsigned kStatusWords = kStatusRegs + 15;
 
 } // namespace edgellm::hw::kernel
 
