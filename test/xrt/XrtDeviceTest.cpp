@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <numeric>
 
@@ -404,4 +405,17 @@ TEST(XrtDeviceErrors, NoopShimAcceptsAnyDeviceIndex) {
   auto d = XrtDevice::open(kXclbin, 5, error);
   ASSERT_TRUE(d) << error;
   EXPECT_EQ(d->statusBuffer().group, 32);
+}
+
+TEST(XrtDeviceErrors, OneShimPerProcess) {
+  // This program links the no-op shim: asking for another one is refused
+  // (XRT would abort with two), asking for the same one is fine.
+  std::string error;
+  setenv("EDGELLM_XRT_SHIM", "hw", 1);
+  EXPECT_EQ(openError(kXclbin), "EDGELLM_XRT_SHIM asks for libxrt_core.so.2, but the program "
+                                "already holds XRT shim libxrt_noop.so.2 (only one can be "
+                                "loaded)");
+  setenv("EDGELLM_XRT_SHIM", "noop", 1);
+  EXPECT_TRUE(XrtDevice::open(kXclbin, 0, error)) << error;
+  unsetenv("EDGELLM_XRT_SHIM");
 }

@@ -9,9 +9,12 @@
 #include <xrt/xrt_device.h>
 #include <xrt/xrt_kernel.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -117,6 +120,50 @@ bool checkXclbinFile(const std::string &path, std::string &error) {
               " lies outside the file)";
       return false;
     }
+  }
+  return true;
+}
+
+/// XRT's user-space driver ("shim") libraries; a process holds at most one.
+const char *const kShims[] = {"libxrt_core.so.2", "libxrt_noop.so.2", "libxrt_hwemu.so.2",
+                              "libxrt_swemu.so.2"};
+
+/// Makes sure one XRT shim is loaded before the first device is opened. A
+/// shim linked into the program (or preloaded) is used as it is. Otherwise
+/// EDGELLM_XRT_SHIM chooses it (hw = libxrt_core, the board's driver; noop =
+/// libxrt_noop, no board; hw_emu = libxrt_hwemu; or a library name/path);
+/// without it, libxrt_hwemu when XCL_EMULATION_MODE=hw_emu, else libxrt_core.
+/// Debian's libxrt_coreutil cannot find a shim by itself (it looks under
+/// $XILINX_XRT/lib), and two shims in one process abort it.
+bool ensureShim(std::string &error) {
+  std::string present;
+  for (const char *name : kShims)
+    if (void *h = dlopen(name, RTLD_NOW | RTLD_NOLOAD)) {
+      present = name;
+      dlclose(h);
+      break;
+    }
+  const char *env = std::getenv("EDGELLM_XRT_SHIM");
+  std::string want;
+  if (env && *env) {
+    std::string e = env;
+    want = e == "hw" ? kShims[0] : e == "noop" ? kShims[1] : e == "hw_emu" ? kShims[2] : e;
+  } else {
+    const char *mode = std::getenv("XCL_EMULATION_MODE");
+    want = mode && std::string(mode) == "hw_emu" ? kShims[2] : kShims[0];
+  }
+  if (!present.empty()) {
+    if (!env || !*env || want == present)
+      return true;
+    error = "EDGELLM_XRT_SHIM asks for " + want + ", but the program already holds XRT shim " +
+            present + " (only one can be loaded)";
+    return false;
+  }
+  if (!dlopen(want.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
+    const char *why = dlerror();
+    error = "cannot load XRT's driver library " + want + ": " + (why ? why : "?") +
+            " (EDGELLM_XRT_SHIM=noop runs without a board)";
+    return false;
   }
   return true;
 }
@@ -386,6 +433,8 @@ std::unique_ptr<XrtDevice> XrtDevice::open(const std::string &path, unsigned ind
   }
 
   // The device, the xclbin on it, the kernel.
+  if (!ensureShim(error))
+    return nullptr;
   try {
     d->device = xrt::device(index);
   } catch (const std::exception &e) {

@@ -18,9 +18,11 @@
 // wrote them. Tests stand in for the kernel with writeStatusWords().
 //
 // The header is XRT-free (the XRT objects live in the .cpp), so code that
-// only opens a device needs no XRT include paths. Executables choose the XRT
-// shim at link time: EdgeLLMXrtShimHw (libxrt_core, a real board) or
-// EdgeLLMXrtShimNoop (libxrt_noop); see runtime/device/xrt/CMakeLists.txt.
+// only opens a device needs no XRT include paths. XRT's driver library (the
+// "shim") is either linked into the executable (EdgeLLMXrtShimHw: libxrt_core,
+// a real board; EdgeLLMXrtShimNoop: libxrt_noop) or, when none is, loaded by
+// open(): libxrt_core, or the one EDGELLM_XRT_SHIM names (hw, noop, hw_emu);
+// see runtime/device/xrt/CMakeLists.txt.
 //
 //===----------------------------------------------------------------------===//
 
