@@ -336,8 +336,15 @@ TEST(XrtDevice, RunLifecycleUnderTheNoopShim) {
   EXPECT_FALSE(d->wait(status, error));
   EXPECT_EQ(error, "xrt device 0: the kernel reported a fault with an unknown code 99");
 
+  // Busy only: the kernel stopped without saying how.
+  ASSERT_TRUE(d->start("decode", regs, error)) << error;
+  ASSERT_TRUE(d->writeStatusWords({isa::ctrl::kStatusBusy, 0, 0, 1}, error));
+  EXPECT_FALSE(d->wait(status, error));
+  EXPECT_EQ(error, "xrt device 0: edgellm_accel_1 completed program 'decode' with status bits 1 "
+                   "(neither done nor fault)");
+
   DeviceCounters k = d->counters();
-  EXPECT_EQ(k.runs, 4u);
+  EXPECT_EQ(k.runs, 5u);
   EXPECT_EQ(k.instructions, 6u);
 }
 

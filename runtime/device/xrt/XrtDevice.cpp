@@ -682,10 +682,15 @@ bool XrtDevice::wait(RunStatus &status, std::string &error) {
     return false;
   }
   uint32_t bits = w[kernel::kStatusBits];
-  if (w == kStatusUnwritten || !(bits & (isa::ctrl::kStatusDone | isa::ctrl::kStatusFault))) {
+  if (w == kStatusUnwritten) {
     error = d.where() + ": " + kernel::kInstance + " completed program '" + d.runningProgram +
             "' without writing its status words (still the values start() wrote: no kernel "
             "ran, e.g. under XRT's no-op shim)";
+    return false;
+  }
+  if (!(bits & (isa::ctrl::kStatusDone | isa::ctrl::kStatusFault))) {
+    error = d.where() + ": " + kernel::kInstance + " completed program '" + d.runningProgram +
+            "' with status bits " + std::to_string(bits) + " (neither done nor fault)";
     return false;
   }
   status.executed = w[kernel::kStatusExecuted];
