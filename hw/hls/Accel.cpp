@@ -74,7 +74,7 @@ beat_t OffChip::readHbm(uint64_t addr) const {
   EDGELLM_CSIM_GUARD(off < gHbmExtent[ch], return zeroBeat());
   switch (ch) {
 #define EDGELLM_HLS_HBM_READ(n)                                                          \
-  case 1##n - 100:                                                                        \
+  case n:                                                                        \
     return hbm##n[off];
     EDGELLM_HLS_HBM_PORTS(EDGELLM_HLS_HBM_READ)
 #undef EDGELLM_HLS_HBM_READ
@@ -88,7 +88,7 @@ void OffChip::writeHbm(uint64_t addr, const beat_t &v) {
   EDGELLM_CSIM_GUARD(off < gHbmExtent[ch], return);
   switch (ch) {
 #define EDGELLM_HLS_HBM_WRITE(n)                                                         \
-  case 1##n - 100:                                                                        \
+  case n:                                                                        \
     hbm##n[off] = v;                                                                      \
     break;
     EDGELLM_HLS_HBM_PORTS(EDGELLM_HLS_HBM_WRITE)

@@ -8,7 +8,7 @@
 // Ports (one m_axi bundle each, so each gets its own AXI master):
 //   instr          DDR, read only: the instruction stream (fetch unit)
 //   ddr            DDR: load sources, store destinations
-//   hbm00 .. hbm31 the 32 HBM pseudo-channels, 256 MiB each: weights (load,
+//   hbm0 .. hbm31 the 32 HBM pseudo-channels, 256 MiB each: weights (load,
 //                  striped over channels) and the KV cache (kv_append)
 //   count, r1..r15 AXI-lite scalars: the instruction count and the runtime
 //                  registers R1-R15 (docs/isa.md section 7)
@@ -71,9 +71,9 @@ inline constexpr unsigned kCtrlWords = (isa::ctrl::kRegBase / 4) + isa::kNumRegs
 //===----------------------------------------------------------------------===//
 
 #define EDGELLM_HLS_HBM_PORTS(X)                                                  \
-  X(00) X(01) X(02) X(03) X(04) X(05) X(06) X(07) X(08) X(09) X(10) X(11) X(12)   \
-  X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23) X(24) X(25)   \
-  X(26) X(27) X(28) X(29) X(30) X(31)
+  X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) \
+  X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23) X(24) X(25) X(26) X(27)  \
+  X(28) X(29) X(30) X(31)
 
 #define EDGELLM_HLS_HBM_PARAM(n) , ::edgellm::hls::beat_t *hbm##n
 } // namespace edgellm::hls

@@ -73,7 +73,7 @@ public:
     csim::setExtents(ddr_.size(), ext);
     uint32_t status[k::kStatusWords] = {};
     auto r = [&](unsigned i) { return ctrl_[kRegBase / 4 + i]; };
-#define EDGELLM_BENCH_HBM_ARG(n) , hbm_[1##n - 100].data()
+#define EDGELLM_BENCH_HBM_ARG(n) , hbm_[n].data()
     edgellm_accel(ddr_.data() + programBeat,
                   ddr_.data() EDGELLM_HLS_HBM_PORTS(EDGELLM_BENCH_HBM_ARG), count, r(1), r(2),
                   r(3), r(4), r(5), r(6), r(7), r(8), r(9), r(10), r(11), r(12), r(13), r(14),
