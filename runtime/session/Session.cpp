@@ -5,11 +5,68 @@
 #include "edgellm/hw/IsaStream.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 using namespace edgellm;
 using namespace edgellm::runtime;
 using json = nlohmann::json;
+
+namespace {
+
+/// Copies the per-channel HBM sections into the stream-ordered buffer
+/// (stream beat p = beat p / 32 of channel p % 32), offset block by offset
+/// block (sequential writes, 32 sequential read streams), on two threads,
+/// releasing the copied section pages as it goes.
+void destripe(const std::vector<std::pair<uint64_t, package::Bytes>> &hbm, uint8_t *stream) {
+  const uint64_t B = isa::kBeatBytes, C = isa::kHbmChannels;
+  const uint8_t *src[isa::kHbmChannels] = {};
+  uint64_t beats[isa::kHbmChannels] = {}, perChannel = 0;
+  for (auto &[ch, b] : hbm) {
+    src[ch] = b.data;
+    beats[ch] = b.size / B;
+    perChannel = std::max(perChannel, beats[ch]);
+  }
+  const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
+  // Drops the section pages holding [lo, hi) from the process. Rounding
+  // outward is harmless: the mapping is file-backed and read-only, so a page
+  // read again later (the neighbour's bytes) just faults back in.
+  auto release = [&](uint64_t lo, uint64_t hi) {
+    for (uint64_t c = 0; c < C; ++c) {
+      if (!src[c])
+        continue;
+      uintptr_t a = reinterpret_cast<uintptr_t>(src[c]) + std::min(lo, beats[c]) * B;
+      uintptr_t e = reinterpret_cast<uintptr_t>(src[c]) + std::min(hi, beats[c]) * B;
+      a = a / page * page;
+      e = (e + page - 1) / page * page;
+      if (e > a)
+        ::madvise(reinterpret_cast<void *>(a), e - a, MADV_DONTNEED);
+    }
+  };
+  auto part = [&](uint64_t o0, uint64_t o1) {
+    constexpr uint64_t kBlock = 4096; // offsets per block: 128 KiB of each section
+    for (uint64_t b0 = o0; b0 < o1; b0 += kBlock) {
+      uint64_t b1 = std::min(o1, b0 + kBlock);
+      for (uint64_t o = b0; o < b1; ++o) {
+        uint8_t *out = stream + o * C * B;
+        for (uint64_t c = 0; c < C; ++c)
+          if (o < beats[c])
+            std::memcpy(out + c * B, src[c] + o * B, B);
+      }
+      release(b0, b1);
+    }
+  };
+  uint64_t mid = perChannel / 2 / 4096 * 4096;
+  std::thread helper(part, mid, perChannel);
+  part(0, mid);
+  helper.join();
+}
+
+} // namespace
 
 std::unique_ptr<Session> Session::open(const std::string &path, std::string &error) {
   std::unique_ptr<Session> s(new Session());
@@ -42,14 +99,31 @@ std::unique_ptr<Session> Session::open(const std::string &path, std::string &err
         mem.at("logits").at("channels").get<int64_t>() != s->info_.vocab)
       return fail("manifest: memory: input/logits channels disagree with the model");
     s->device_ = std::make_unique<sim::GoldenModel>(s->target_);
+    std::vector<std::pair<uint64_t, package::Bytes>> hbm;
+    uint64_t perChannel = 0;
     for (const json &h : mem.at("hbm")) {
       package::Bytes b = s->pkg_->section(h.at("section"));
       uint64_t ch = h.at("channel"), beats = h.at("beats");
       if (ch >= isa::kHbmChannels || b.size != beats * isa::kBeatBytes)
         return fail("manifest: memory: hbm: section " + h.at("section").dump() +
                     " does not match its channel/size");
-      // Mapped, not copied: the pages share the package's mmap (copy-on-write).
-      s->device_->hbm().map((ch << 23) * isa::kBeatBytes, b.data, b.size);
+      hbm.emplace_back(ch, b);
+      perChannel = std::max(perChannel, beats);
+    }
+    // The sim keeps HBM channels 0..31 in stream order (docs/simulator.md):
+    // one sequential pass de-stripes the per-channel sections into a private
+    // buffer, dropping the section pages already copied from the process
+    // (MADV_DONTNEED) so the resident size stays one copy. With
+    // EDGELLM_SIM_HBM=mapped the sections are mapped instead (copy-on-write).
+    const char *hbmMode = std::getenv("EDGELLM_SIM_HBM");
+    uint8_t *stream = nullptr;
+    if (!hbm.empty() && !(hbmMode && std::strcmp(hbmMode, "mapped") == 0))
+      stream = s->device_->stripeHbm(perChannel);
+    if (stream) {
+      destripe(hbm, stream);
+    } else {
+      for (auto &[ch, b] : hbm) // mapped, not copied: pages share the package's mmap
+        s->device_->hbm().map((ch << 23) * isa::kBeatBytes, b.data, b.size);
     }
     for (const json &d : mem.at("ddr")) {
       package::Bytes b = s->pkg_->section(d.at("section"));

@@ -7,8 +7,11 @@
 // range (so aligned products lose bits), infinities and NaN; random weight
 // bytes and scales in every density; odd sizes (k not a multiple of 128, n
 // not a multiple of 16, M = 1 and M > 1); weights loaded from mapped HBM
-// with random striping (the deferred, zero-copy load) or written to WBUF.
-// Also: the memory model (mapping, copy-on-write, deferred copies).
+// with random striping (the deferred, zero-copy load), or from HBM stored in
+// stream order (the session's de-striped weights; the reference model maps
+// the same channels instead), or written to WBUF.
+// Also: the memory model (mapping, copy-on-write, deferred copies, the
+// stream-ordered region and its write hook).
 //
 //===----------------------------------------------------------------------===//
 
@@ -104,7 +107,8 @@ std::vector<kernels::CpuLevel> levels() {
 /// One random mm_q4 case, its weights either loaded from mapped HBM (striped)
 /// or written into WBUF; returns false when a comparison failed.
 void runMmQ4(kernels::CpuLevel level, Sparsity sp, uint32_t M, uint32_t K, uint32_t N,
-             bool fromHbm, bool bias, bool specials, int expLo, uint64_t seed) {
+             bool fromHbm, bool bias, bool specials, int expLo, uint64_t seed,
+             bool streamOrder = false) {
   Pair p(level);
   std::mt19937_64 rng(seed);
   const uint32_t xStride = M + uint32_t(rng() % 3), yStride = M + uint32_t(rng() % 2);
@@ -146,6 +150,8 @@ void runMmQ4(kernels::CpuLevel level, Sparsity sp, uint32_t M, uint32_t K, uint3
   if (fromHbm) {
     // Stripe the row of beats over P channels from channel c0, offset off.
     uint32_t P = uint32_t(1 + rng() % 32), c0 = uint32_t(rng() % 32), off = uint32_t(rng() % 100);
+    if (streamOrder && seed % 2 == 0)
+      P = 32, c0 = 0; // the weight-tile load: one contiguous stream range
     uint64_t beats = w.size() / 32, perCh = (beats + P - 1) / P + off;
     channels.assign(32, std::vector<uint8_t>());
     for (uint32_t i = 0; i < P; ++i) {
@@ -154,10 +160,18 @@ void runMmQ4(kernels::CpuLevel level, Sparsity sp, uint32_t M, uint32_t K, uint3
       for (uint64_t j = i; j < beats; j += P)
         std::memcpy(&c[(off + j / P) * 32], &w[j * 32], 32);
     }
+    uint8_t *stream = streamOrder ? p.fast.stripeHbm(perCh + rng() % 3) : nullptr;
+    if (streamOrder)
+      ASSERT_NE(stream, nullptr);
     for (uint32_t ch = 0; ch < 32; ++ch)
       if (!channels[ch].empty()) {
         p.ref.hbm().map(uint64_t(ch) * kHbmChannelBeats * 32, channels[ch].data(), channels[ch].size());
-        p.fast.hbm().map(uint64_t(ch) * kHbmChannelBeats * 32, channels[ch].data(), channels[ch].size());
+        if (!stream)
+          p.fast.hbm().map(uint64_t(ch) * kHbmChannelBeats * 32, channels[ch].data(),
+                           channels[ch].size());
+        else // stream beat p = beat p / 32 of channel p % 32
+          for (uint64_t o = 0; o < perCh; ++o)
+            std::memcpy(stream + (o * 32 + ch) * 32, &channels[ch][o * 32], 32);
       }
     Load l;
     l.src_mem = uint32_t(ExtMem::Hbm);
@@ -192,7 +206,8 @@ void runMmQ4(kernels::CpuLevel level, Sparsity sp, uint32_t M, uint32_t K, uint3
   expectSame(p, Buf::Abuf, yAddr, yBeats + 1,
              std::string("mm_q4 ") + kernels::cpuLevelName(level) + " density " +
                  std::to_string(unsigned(sp)) + " M=" + std::to_string(M) + " K=" +
-                 std::to_string(K) + " N=" + std::to_string(N) + (fromHbm ? " hbm" : " wbuf") +
+                 std::to_string(K) + " N=" + std::to_string(N) +
+                 (fromHbm ? (streamOrder ? " hbm-stream" : " hbm") : " wbuf") +
                  " seed " + std::to_string(seed));
   // The weights the reference path copied equal what the fast path deferred.
   expectSame(p, Buf::Wbuf, wAddr, w.size() / 32, "loaded weights");
@@ -212,6 +227,22 @@ TEST(FastKernels, MmQ4EveryDensityAndShape) {
       }
 }
 
+TEST(FastKernels, MmQ4FromStreamOrderedHbm) {
+  // Weights from HBM kept in stream order: full-width tile loads from
+  // channel 0 (one contiguous range, read in place) and any other striping
+  // (beats 32 apart per channel), every density, M = 1 and M > 1.
+  const uint32_t shapes[][3] = {{1, 4096, 40}, {1, 2178, 33}, {4, 640, 17}, {1, 300, 70}};
+  uint64_t seed = 3000;
+  for (kernels::CpuLevel level : levels())
+    for (Sparsity sp : {Sparsity::Dense, Sparsity::Half, Sparsity::Quarter, Sparsity::Eighth})
+      for (auto &s : shapes)
+        for (int twice = 0; twice < 2; ++twice) {
+          ++seed;
+          runMmQ4(level, sp, s[0], s[1], s[2], true, seed % 3 != 0, seed % 5 == 0, 1 + int(seed % 8),
+                  seed, true);
+        }
+}
+
 TEST(FastKernels, MmQ4WideExponentsAndSpecials) {
   // Inputs spread over all exponents: many products lose bits when aligned
   // (the correction terms), plus infinities and NaN in some groups.
@@ -223,6 +254,8 @@ TEST(FastKernels, MmQ4WideExponentsAndSpecials) {
         runMmQ4(level, sp, 1 + uint32_t(seed % 4), 128 * 3 + 77, 37, true, true, specials, 1,
                 seed);
         runMmQ4(level, sp, 1, 640, 48, false, false, specials, 8, seed + 7777);
+        runMmQ4(level, sp, 1 + uint32_t(seed % 3), 128 * 5 + 3, 21, true, true, specials, 1,
+                seed + 2 * 7777 + (seed % 2), true);
       }
 }
 
@@ -326,4 +359,75 @@ TEST(FastKernels, MemoryMapsCopyOnWriteAndDefers) {
   EXPECT_EQ(b[1], image[(1 << 20) - 5 + 33]);
   wbuf.read(32 * 4, b, 1);
   EXPECT_EQ(b[0], image[(1 << 20) - 5 + 96]);
+}
+
+TEST(FastKernels, StreamOrderedHbmRegion) {
+  // HBM channels 0..31 (their first L beats) stored in stream order: every
+  // access maps (channel, offset) to stream beat offset * 32 + channel.
+  auto target = vcu128();
+  GoldenModel g(target);
+  const uint64_t L = 100;
+  uint8_t *stream = g.stripeHbm(L);
+  ASSERT_NE(stream, nullptr);
+  EXPECT_EQ(g.hbm().stripedBeats(), L);
+  for (uint64_t i = 0; i < 32 * L * 32; ++i)
+    stream[i] = uint8_t(i * 13 + 5);
+  auto streamByte = [&](uint64_t ch, uint64_t beat, uint64_t b) {
+    return stream[(beat * 32 + ch) * 32 + b];
+  };
+  const uint64_t chBytes = uint64_t(kHbmChannelBeats) * 32;
+  // Unaligned reads across beats of one channel, and past the region's end
+  // (ordinary zero pages).
+  std::vector<uint8_t> buf(200);
+  g.hbm().read(3 * chBytes + 5 * 32 + 7, buf.data(), buf.size());
+  for (uint64_t i = 0; i < buf.size(); ++i) {
+    uint64_t a = 5 * 32 + 7 + i;
+    EXPECT_EQ(buf[i], streamByte(3, a / 32, a % 32)) << i;
+  }
+  g.hbm().read(7 * chBytes + (L - 1) * 32, buf.data(), 64);
+  EXPECT_EQ(buf[0], streamByte(7, L - 1, 0));
+  EXPECT_EQ(buf[32], 0);
+  EXPECT_EQ(g.hbm().readSpan(3 * chBytes, 64), nullptr); // not contiguous
+  uint64_t step = 0;
+  EXPECT_EQ(g.hbm().stableBeats(4 * chBytes + 2 * 32, 10, step), &stream[(2 * 32 + 4) * 32]);
+  EXPECT_EQ(step, 32u * 32u);
+  EXPECT_EQ(g.hbm().stableBeats(4 * chBytes + (L - 2) * 32, 3, step), nullptr); // leaves it
+  // A program: a deferred full-width tile load, then a kv_append into the
+  // bytes it read, then a read of WBUF: the load's snapshot is kept (the
+  // region's write hook performs the deferred copy first).
+  Load l;
+  l.src_mem = uint32_t(ExtMem::Hbm);
+  l.dst_buf = uint32_t(Buf::Wbuf);
+  l.src_addr = 2; // channel 0, offset 2: stream beats 64 ..
+  l.dst_addr = 10;
+  l.rows = 1;
+  l.row_len = 70;
+  l.hbm_stripe = 32;
+  KvAppend kv;
+  kv.src_buf = uint32_t(Buf::Abuf);
+  kv.src_addr = 0;
+  kv.dst_addr = 1 * kHbmChannelBeats + 2; // channel 1, offset 2: stream beat 65
+  kv.rows = 1;
+  kv.row_len = 1;
+  kv.hbm_stripe = 1;
+  std::vector<uint8_t> ones(32, 0xee);
+  g.buffer(Buf::Abuf).write(0, ones.data(), 32);
+  std::vector<uint8_t> before(70 * 32);
+  std::memcpy(before.data(), stream + 64 * 32, before.size());
+  sim::RunResult r = g.run({toInstruction(l), toInstruction(kv), endInstr()});
+  ASSERT_TRUE(r.ok()) << r.message;
+  EXPECT_EQ(stream[65 * 32], 0xee); // written in place
+  std::vector<uint8_t> got(70 * 32);
+  g.buffer(Buf::Wbuf).read(10 * 32, got.data(), got.size());
+  EXPECT_EQ(got, before);
+  // Writes and maps into the region go through the same mapping.
+  uint8_t v[40];
+  for (unsigned i = 0; i < 40; ++i)
+    v[i] = uint8_t(200 + i);
+  g.hbm().write(9 * chBytes + 3 * 32 + 20, v, 40);
+  EXPECT_EQ(streamByte(9, 3, 20), 200);
+  EXPECT_EQ(streamByte(9, 4, 0), 212);
+  g.hbm().map(9 * chBytes + 10 * 32, v, 40);
+  EXPECT_EQ(streamByte(9, 10, 0), 200);
+  EXPECT_EQ(streamByte(9, 11, 7), 239);
 }

@@ -5,7 +5,9 @@
 #include "edgellm/hw/IsaStream.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -24,6 +26,31 @@ GoldenModel::GoldenModel(const hw::TargetDesc &t)
   cpuLevel_ = kernels::detectCpuLevel();
   const char *th = std::getenv("EDGELLM_SIM_THREADS");
   setThreads(th ? unsigned(std::strtoul(th, nullptr, 10)) : 0);
+  const char *prof = std::getenv("EDGELLM_SIM_PROFILE");
+  profile_ = prof && std::strcmp(prof, "0") != 0;
+}
+
+GoldenModel::~GoldenModel() {
+  if (!profile_)
+    return;
+  double total = 0;
+  for (double s : profSeconds_)
+    total += s;
+  std::fprintf(stderr, "sim profile: %.3f s in instructions\n", total);
+  for (unsigned i = 0; i < 64; ++i)
+    if (profCount_[i]) {
+      const isa::InstrSpec *spec = isa::lookup(i);
+      std::fprintf(stderr, "  %-10s %9llu  %8.3f s  %5.1f %%\n", spec ? spec->mnemonic : "?",
+                   (unsigned long long)profCount_[i], profSeconds_[i],
+                   100.0 * profSeconds_[i] / (total > 0 ? total : 1));
+    }
+}
+
+uint8_t *GoldenModel::stripeHbm(uint64_t beatsPerChannel) {
+  return hbm_.makeStriped(beatsPerChannel, [this] {
+    for (SparseMemory &b : bufs_)
+      b.settle(0, b.size());
+  });
 }
 
 void GoldenModel::setThreads(unsigned n) {
@@ -229,7 +256,8 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
     if (!copyInBounds(src, l.src_addr, l.rows, l.row_len, l.src_stride, p) ||
         !copyInBounds(dst, l.dst_addr, l.rows, l.row_len, l.dst_stride, 1))
       return false;
-    // One row from read-only mapped HBM (a weight tile): a deferred copy.
+    // One row from read-only mapped or stream-ordered HBM (a weight tile):
+    // a deferred copy.
     if (l.src_mem == uint32_t(ExtMem::Hbm) && l.rows == 1 && l.row_len > 0) {
       kernels::BeatRuns runs;
       runs.stripe = std::max<uint32_t>(p, 1);
@@ -240,11 +268,13 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
         uint64_t at = runs.stripe == 1
                           ? uint64_t(l.src_addr)
                           : ((ch + i) % kHbmChannels) * kHbmChannelBeats + off;
-        runs.run[i] = hbm_.mappedSpan(at * kBeatBytes, beats * kBeatBytes);
-        mapped = runs.run[i] != nullptr;
+        uint64_t step = 0;
+        runs.run[i] = hbm_.stableBeats(at * kBeatBytes, beats, step);
+        mapped = runs.run[i] != nullptr && (i == 0 || step == runs.step);
+        runs.step = step;
       }
       if (mapped) {
-        dst.defer(uint64_t(l.dst_addr) * kBeatBytes, l.row_len, runs);
+        dst.defer(uint64_t(l.dst_addr) * kBeatBytes, l.row_len, runs.normalized());
         return true;
       }
     }
@@ -344,6 +374,18 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
 }
 
 bool GoldenModel::execute(const Pending &p, RunResult &r) {
+  if (profile_) {
+    auto t0 = std::chrono::steady_clock::now();
+    bool ok = executeOne(p, r);
+    unsigned op = unsigned(p.inst.opcode) & 63;
+    profSeconds_[op] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++profCount_[op];
+    return ok;
+  }
+  return executeOne(p, r);
+}
+
+bool GoldenModel::executeOne(const Pending &p, RunResult &r) {
   using namespace isa;
   if (kernels_ == Kernels::Fast && executeFast(p.inst)) {
     ++r.executed;

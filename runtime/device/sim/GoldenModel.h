@@ -48,11 +48,18 @@ struct RunResult {
 class GoldenModel {
 public:
   explicit GoldenModel(const hw::TargetDesc &target);
+  /// With EDGELLM_SIM_PROFILE=1, prints the time spent per opcode to stderr.
+  ~GoldenModel();
 
   /// Memories: HBM, DDR, then the on-chip buffers in isa::Buf order.
   SparseMemory &hbm() { return hbm_; }
   SparseMemory &ddr() { return ddr_; }
   SparseMemory &buffer(isa::Buf b) { return bufs_[unsigned(b)]; }
+  /// Stores HBM channels 0..31, beats [0, beatsPerChannel), in stream order
+  /// (SparseMemory::makeStriped): returns the zeroed buffer to fill (stream
+  /// beat p at byte 32 p), or nullptr. A write into it by a program first
+  /// performs the deferred weight copies.
+  uint8_t *stripeHbm(uint64_t beatsPerChannel);
 
   /// Runtime registers (R0 always reads 0).
   uint32_t reg(unsigned r) const { return r == 0 ? 0 : regs_[r]; }
@@ -91,6 +98,7 @@ private:
     isa::Instruction inst; ///< dynamic fields already resolved
   };
   bool execute(const Pending &p, RunResult &r);
+  bool executeOne(const Pending &p, RunResult &r);
   /// The fast path of one instruction; false when it does not apply (the
   /// reference path then runs it).
   bool executeFast(const isa::Instruction &in);
@@ -110,6 +118,10 @@ private:
   kernels::CpuLevel cpuLevel_ = kernels::CpuLevel::Scalar;
   std::unique_ptr<kernels::ThreadPool> pool_;
   kernels::MmQ4Kernel mmQ4_;
+  /// EDGELLM_SIM_PROFILE: seconds and counts per opcode (fast, reference).
+  bool profile_ = false;
+  std::array<double, 64> profSeconds_{};
+  std::array<uint64_t, 64> profCount_{};
 };
 
 } // namespace edgellm::sim

@@ -5,12 +5,16 @@
 #include <algorithm>
 #include <cstring>
 
+#include <sys/mman.h>
+
 using namespace edgellm;
 using namespace edgellm::sim;
 using isa::kBeatBytes;
 
 namespace {
 constexpr unsigned kPageShift = 20;
+constexpr uint64_t kChanBytes = uint64_t(isa::kHbmChannelBeats) * kBeatBytes;
+constexpr uint64_t kHuge = uint64_t(2) << 20;
 /// Read by untouched pages: never written.
 const uint8_t *zeroPage() {
   static const uint8_t *z = static_cast<const uint8_t *>(std::calloc(size_t(1) << kPageShift, 1));
@@ -52,6 +56,91 @@ uint8_t *SparseMemory::ownPage(uint64_t page) {
     data_[page] = p;
   }
   return owned_[page].get();
+}
+
+void SparseMemory::UnmapDeleter::operator()(uint8_t *p) const {
+  // p is 2 MiB aligned inside a mapping that may start up to 2 MiB earlier.
+  if (p)
+    ::munmap(p, bytes);
+}
+
+uint8_t *SparseMemory::makeStriped(uint64_t beatsPerChannel, std::function<void()> beforeWrite) {
+  uint64_t perChan = std::min<uint64_t>(beatsPerChannel * kBeatBytes, kChanBytes);
+  uint64_t chans = std::min<uint64_t>(isa::kHbmChannels, capacity_ / kChanBytes);
+  if (chans < isa::kHbmChannels)
+    perChan = 0; // not an HBM-sized memory
+  stream_.reset();
+  regionBytes_ = 0;
+  if (perChan == 0)
+    return nullptr;
+  uint64_t bytes = (perChan * isa::kHbmChannels + kHuge - 1) / kHuge * kHuge;
+  void *m = ::mmap(nullptr, bytes + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+  if (m == MAP_FAILED)
+    return nullptr;
+  // Keep a 2 MiB aligned part (transparent huge pages: fewer TLB misses on
+  // the long sequential weight reads), give the rest back.
+  auto *raw = static_cast<uint8_t *>(m);
+  auto *base = reinterpret_cast<uint8_t *>((reinterpret_cast<uintptr_t>(raw) + kHuge - 1) & ~(kHuge - 1));
+  if (base > raw)
+    ::munmap(raw, uint64_t(base - raw));
+  if (uint64_t tail = uint64_t(raw + bytes + kHuge - (base + bytes)))
+    ::munmap(base + bytes, tail);
+#ifdef MADV_HUGEPAGE
+  ::madvise(base, bytes, MADV_HUGEPAGE);
+#endif
+  stream_ = std::unique_ptr<uint8_t, UnmapDeleter>(base, UnmapDeleter{bytes});
+  regionBytes_ = perChan;
+  beforeRegionWrite_ = std::move(beforeWrite);
+  settle(0, capacity_);
+  // Whole pages inside the region no longer hold anything.
+  for (uint64_t ch = 0; ch < isa::kHbmChannels; ++ch)
+    for (uint64_t p = (ch * kChanBytes) >> pageShift_;
+         (p + 1) << pageShift_ <= ch * kChanBytes + perChan; ++p) {
+      owned_[p].reset();
+      data_[p] = nullptr;
+    }
+  return base;
+}
+
+uint64_t SparseMemory::regionRun(uint64_t addr, uint64_t n) const {
+  if (!regionBytes_)
+    return 0;
+  uint64_t ch = addr / kChanBytes, off = addr % kChanBytes;
+  if (ch >= isa::kHbmChannels || off >= regionBytes_)
+    return 0;
+  return std::min(n, regionBytes_ - off);
+}
+
+uint8_t *SparseMemory::streamAt(uint64_t addr) const {
+  uint64_t ch = addr / kChanBytes, off = addr % kChanBytes;
+  return stream_.get() + ((off / kBeatBytes) * isa::kHbmChannels + ch) * kBeatBytes +
+         off % kBeatBytes;
+}
+
+/// Copies n region bytes from addr to dst (src == nullptr) or from src into
+/// the region (dst == nullptr), beat piece by beat piece.
+void SparseMemory::regionCopy(uint64_t addr, uint8_t *dst, const uint8_t *src, uint64_t n) const {
+  while (n) {
+    uint64_t len = std::min<uint64_t>(n, kBeatBytes - addr % kBeatBytes);
+    if (dst)
+      std::memcpy(dst, streamAt(addr), len), dst += len;
+    else
+      std::memcpy(streamAt(addr), src, len), src += len;
+    addr += len, n -= len;
+  }
+}
+
+const uint8_t *SparseMemory::stableBeats(uint64_t addr, uint64_t beats, uint64_t &step) const {
+  uint64_t n = beats * kBeatBytes;
+  if (n == 0 || addr % kBeatBytes)
+    return nullptr;
+  if (regionRun(addr, n) == n) {
+    step = uint64_t(isa::kHbmChannels) * kBeatBytes;
+    return streamAt(addr);
+  }
+  step = kBeatBytes;
+  return mappedSpan(addr, n);
 }
 
 void SparseMemory::settle(uint64_t addr, uint64_t n) const {
@@ -96,6 +185,11 @@ void SparseMemory::read(uint64_t addr, void *dst, uint64_t n) const {
     n = keep;
   }
   while (n) {
+    if (uint64_t r = regionRun(addr, n)) {
+      regionCopy(addr, out, nullptr, r);
+      out += r, addr += r, n -= r;
+      continue;
+    }
     uint64_t page = addr >> pageShift_, off = addr & (pageBytes_ - 1);
     uint64_t len = std::min(n, pageBytes_ - off);
     std::memcpy(out, pageData(page) + off, len);
@@ -112,7 +206,16 @@ void SparseMemory::writeRaw(uint64_t addr, const void *src, uint64_t n) {
   auto *in = static_cast<const uint8_t *>(src);
   if (addr >= capacity_ || n > capacity_ - addr) // bytes past the end are dropped
     n = addr >= capacity_ ? 0 : capacity_ - addr;
+  bool hooked = false;
   while (n) {
+    if (uint64_t r = regionRun(addr, n)) {
+      if (!hooked && beforeRegionWrite_)
+        beforeRegionWrite_();
+      hooked = true;
+      regionCopy(addr, nullptr, in, r);
+      in += r, addr += r, n -= r;
+      continue;
+    }
     uint64_t page = addr >> pageShift_, off = addr & (pageBytes_ - 1);
     uint64_t len = std::min(n, pageBytes_ - off);
     std::memcpy(ownPage(page) + off, in, len);
@@ -125,6 +228,11 @@ void SparseMemory::map(uint64_t addr, const uint8_t *src, uint64_t n) {
   if (addr >= capacity_ || n > capacity_ - addr)
     n = addr >= capacity_ ? 0 : capacity_ - addr;
   while (n) {
+    if (uint64_t r = regionRun(addr, n)) { // the region holds copies
+      writeRaw(addr, src, r);
+      src += r, addr += r, n -= r;
+      continue;
+    }
     uint64_t page = addr >> pageShift_, off = addr & (pageBytes_ - 1);
     uint64_t len = std::min(n, pageBytes_ - off);
     uint64_t pageLen = std::min(pageBytes_, capacity_ - (page << pageShift_));
@@ -144,6 +252,10 @@ const uint8_t *SparseMemory::readSpan(uint64_t addr, uint64_t n) const {
     return nullptr;
   if (n == 0)
     return pageData(addr >> pageShift_ < data_.size() ? addr >> pageShift_ : 0);
+  if (touchesRegion(addr, n))
+    return regionRun(addr, n) == n && addr / kBeatBytes == (addr + n - 1) / kBeatBytes
+               ? streamAt(addr)
+               : nullptr;
   uint64_t p0 = addr >> pageShift_, p1 = (addr + n - 1) >> pageShift_;
   const uint8_t *base = pageData(p0);
   for (uint64_t p = p0 + 1; p <= p1; ++p)
@@ -158,6 +270,8 @@ uint8_t *SparseMemory::writeSpan(uint64_t addr, uint64_t n) {
     return nullptr;
   if (n == 0 && addr == capacity_)
     addr = 0; // nothing is written through it
+  if (touchesRegion(addr, std::max<uint64_t>(n, 1)))
+    return nullptr; // write() calls the region's hook
   uint64_t p0 = addr >> pageShift_, p1 = n ? (addr + n - 1) >> pageShift_ : p0;
   if (p0 != p1)
     return nullptr;
@@ -165,7 +279,7 @@ uint8_t *SparseMemory::writeSpan(uint64_t addr, uint64_t n) {
 }
 
 const uint8_t *SparseMemory::mappedSpan(uint64_t addr, uint64_t n) const {
-  if (n == 0 || addr + n > capacity_)
+  if (n == 0 || addr + n > capacity_ || touchesRegion(addr, n))
     return nullptr;
   uint64_t p0 = addr >> pageShift_, p1 = (addr + n - 1) >> pageShift_;
   for (uint64_t p = p0; p <= p1; ++p) {
@@ -202,8 +316,20 @@ bool SparseMemory::deferredSpan(uint64_t addr, uint64_t beats, kernels::BeatRuns
   return true;
 }
 
+bool SparseMemory::touchesRegion(uint64_t addr, uint64_t n) const {
+  if (!regionBytes_ || n == 0)
+    return false;
+  uint64_t c1 = std::min<uint64_t>((addr + n - 1) / kChanBytes, isa::kHbmChannels - 1);
+  for (uint64_t ch = addr / kChanBytes; ch <= c1; ++ch) {
+    uint64_t lo = ch * kChanBytes, hi = lo + regionBytes_;
+    if (addr < hi && addr + n > lo)
+      return true;
+  }
+  return false;
+}
+
 uint64_t SparseMemory::privateBytes() const {
-  uint64_t total = 0;
+  uint64_t total = regionBytes_ * isa::kHbmChannels;
   for (uint64_t p = 0; p < owned_.size(); ++p)
     if (owned_[p])
       total += std::min(pageBytes_, capacity_ - (p << pageShift_));

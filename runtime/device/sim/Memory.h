@@ -15,6 +15,14 @@
 //   deferredSpan(), which hands the kernels the source beats themselves.
 //   Sources are read-only mappings, which never change (writes go to private
 //   copies), so a deferred copy is the snapshot the load took.
+// - the striped region (HBM only): makeStriped() stores pseudo-channels
+//   0..31, offsets [0, L) in *stream order* (docs/package-format.md: stream
+//   beat p = beat p / 32 of channel p % 32 lives at host beat p), one private
+//   buffer, so a full-width striped load from channel 0 is one contiguous
+//   host range. Every access goes through the same address mapping (single
+//   channels and unstriped accesses just see a stride of 32 beats). Writes
+//   into the region change it in place: they call the owner's hook first,
+//   which performs the deferred copies that may read it.
 //
 // Kernels take pointers from the main thread (readSpan/writeSpan/...) before
 // they start worker threads; the memory itself is not thread-safe.
@@ -28,6 +36,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -59,6 +68,19 @@ public:
   /// read-only mapping (never written), else nullptr.
   const uint8_t *mappedSpan(uint64_t addr, uint64_t n) const;
 
+  /// Turns HBM channels 0..31, beats [0, beatsPerChannel) of each, into the
+  /// striped region (zeroed; whole pages there lose their old contents) and
+  /// returns its stream-ordered buffer (32 * beatsPerChannel beats) for the
+  /// caller to fill. `beforeWrite` runs before any write changes the region.
+  uint8_t *makeStriped(uint64_t beatsPerChannel, std::function<void()> beforeWrite);
+  /// Beats per channel of the striped region (0: none).
+  uint64_t stripedBeats() const { return regionBytes_ / 32; }
+  /// Host address of `beats` beats of one pseudo-channel from byte `addr`
+  /// (beat-aligned) whose bytes change only through copy-on-write or the
+  /// write hook: shared read-only pages (step 32) or the striped region
+  /// (step 32 * 32); nullptr otherwise. Beat j is at result + j * step.
+  const uint8_t *stableBeats(uint64_t addr, uint64_t beats, uint64_t &step) const;
+
   /// Records that the `beats` beats from byte `addr` hold a copy of `src`
   /// (beats of read-only mappings), performed lazily.
   void defer(uint64_t addr, uint64_t beats, const kernels::BeatRuns &src);
@@ -76,6 +98,10 @@ private:
   struct FreeDeleter {
     void operator()(uint8_t *p) const { std::free(p); }
   };
+  struct UnmapDeleter {
+    uint64_t bytes;
+    void operator()(uint8_t *p) const;
+  };
   struct Deferred {
     uint64_t addr, beats;
     kernels::BeatRuns src;
@@ -85,6 +111,11 @@ private:
   void settleSlow(uint64_t addr, uint64_t n) const;
   void clip(uint64_t addr, uint64_t n, bool perform) const;
   void writeRaw(uint64_t addr, const void *src, uint64_t n);
+  /// Bytes from `addr` (at most n) inside the striped region, 0 if outside.
+  uint64_t regionRun(uint64_t addr, uint64_t n) const;
+  bool touchesRegion(uint64_t addr, uint64_t n) const;
+  uint8_t *streamAt(uint64_t addr) const;
+  void regionCopy(uint64_t addr, uint8_t *dst, const uint8_t *src, uint64_t n) const;
 
   uint64_t capacity_ = 0;
   unsigned pageShift_ = 20;
@@ -93,6 +124,11 @@ private:
   std::vector<const uint8_t *> data_;
   std::vector<std::unique_ptr<uint8_t, FreeDeleter>> owned_;
   mutable std::vector<Deferred> deferred_;
+  /// The striped region: channels of regionChanBytes_, the first
+  /// regionBytes_ of each stored in stream order in stream_.
+  std::unique_ptr<uint8_t, UnmapDeleter> stream_;
+  uint64_t regionBytes_ = 0;
+  std::function<void()> beforeRegionWrite_;
 };
 
 } // namespace edgellm::sim
