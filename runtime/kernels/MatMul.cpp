@@ -455,11 +455,13 @@ void MmQ4Kernel::run(const MmQ4Args &a, ThreadPool &pool, CpuLevel level) {
   constexpr unsigned RB = 16; // rows sharing one pass over the planes (vector lanes)
   const uint64_t imgBytes = uint64_t(G) * 64;
   const uint64_t rowBytes = rowBeats * kBeatBytes;
-  // Dense weights in one contiguous run (WBUF, or a tile deferred from
-  // stream-ordered HBM): the kernel reads the payload bytes in place, no
-  // row images, no copies.
+  // One token, dense weights in one contiguous run (WBUF, or a tile
+  // deferred from stream-ordered HBM): the kernel reads the payload bytes in
+  // place, row by row, no row images, no copies. With more tokens the row
+  // images (built once per 16 rows, used by every token, planes loaded once
+  // per 16 rows) are faster.
   const bool direct = level == CpuLevel::Avx512 && sp == isa::Sparsity::Dense &&
-                      a.w.isContiguous();
+                      a.w.isContiguous() && M == 1;
   // Per group: where its 64 bytes are in the row image.
   std::vector<uint32_t> goff(G);
   for (uint32_t g = 0; g < G; ++g)

@@ -431,3 +431,60 @@ TEST(FastKernels, StreamOrderedHbmRegion) {
   EXPECT_EQ(streamByte(9, 10, 0), 200);
   EXPECT_EQ(streamByte(9, 11, 7), 239);
 }
+
+TEST(FastKernels, ElementwiseAndRmsNorm) {
+  // eltwise (add, mul, copy; broadcast B), silu_mul and rms_norm on host
+  // pointers: apart, in place (y = a or y = b), and partly overlapping (the
+  // reference path then runs); random FP16 with specials, odd channel counts.
+  uint64_t seed = 9000;
+  for (int variant = 0; variant < 4; ++variant)
+    for (uint32_t C : {1u, 16u, 37u, 300u})
+      for (uint32_t M : {1u, 3u}) {
+        ++seed;
+        Pair p(kernels::detectCpuLevel());
+        std::mt19937_64 rng(seed);
+        const uint32_t S = M + 1;
+        const uint64_t beats = uint64_t((C + 15) / 16 + 1) * S;
+        for (uint64_t base : {uint64_t(0), uint64_t(4000), uint64_t(8000)}) {
+          std::vector<uint16_t> v(beats * 16);
+          for (uint16_t &h : v)
+            h = randomHalf(rng, seed % 3 == 0, 1, 18);
+          p.writeBuf(Buf::Abuf, base * 32, v.data(), v.size() * 2);
+        }
+        // Gamma in PBUF.
+        std::vector<uint16_t> g((C + 15) / 16 * 16);
+        for (uint16_t &h : g)
+          h = randomHalf(rng, false, 10, 17);
+        p.writeBuf(Buf::Pbuf, 0, g.data(), g.size() * 2);
+        // Where the output goes: apart, y = a, y = b, or one beat after a.
+        uint64_t yAddr = variant == 0 ? 8000 : variant == 1 ? 0 : variant == 2 ? 4000 : 1;
+        std::vector<Instruction> prog;
+        for (uint32_t op = 0; op < 3; ++op) {
+          Eltwise e;
+          e.op = op;
+          e.a_addr = 0, e.b_addr = 4000, e.y_addr = uint32_t(yAddr);
+          e.a_stride = e.b_stride = e.y_stride = S;
+          e.m = M, e.c = C;
+          e.bcast_b = (seed + op) % 2 == 0;
+          prog.push_back(toInstruction(e));
+        }
+        SiluMul sm;
+        sm.a_addr = 0, sm.b_addr = 4000, sm.y_addr = uint32_t(yAddr);
+        sm.a_stride = sm.b_stride = sm.y_stride = S;
+        sm.m = M, sm.c = C;
+        prog.push_back(toInstruction(sm));
+        RmsNorm rn;
+        rn.x_addr = 0, rn.y_addr = uint32_t(yAddr == 4000 ? 8000 : yAddr);
+        rn.x_stride = rn.y_stride = S;
+        rn.g_buf = uint32_t(Buf::Pbuf);
+        rn.m = M, rn.c = C;
+        rn.eps = bitsFromF32(1e-5f);
+        prog.push_back(toInstruction(rn));
+        prog.push_back(endInstr());
+        p.run(prog);
+        for (uint64_t base : {uint64_t(0), uint64_t(4000), uint64_t(8000)})
+          expectSame(p, Buf::Abuf, base, beats + 1,
+                     "eltwise/silu_mul/rms_norm variant " + std::to_string(variant) + " C=" +
+                         std::to_string(C) + " M=" + std::to_string(M));
+      }
+}

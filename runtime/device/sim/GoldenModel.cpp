@@ -245,9 +245,140 @@ void copyFast(SparseMemory &src, SparseMemory &dst, uint64_t srcAddr, uint64_t d
 
 } // namespace
 
+namespace {
+
+/// Host view of a unified-layout operand: element (m, c) at lane c % 16 of
+/// beat (c / 16) * stride + m.
+struct HostOperand {
+  uint8_t *p = nullptr;
+  uint64_t stride = 0;
+  uint8_t *at(uint64_t m, uint64_t c) const {
+    return p + ((c / kLanes) * stride + m) * kBeatBytes + (c % kLanes) * 2;
+  }
+  float get(uint64_t m, uint64_t c) const {
+    uint16_t h;
+    std::memcpy(&h, at(m, c), 2);
+    return isa::f16ToF32(h);
+  }
+  void put(uint64_t m, uint64_t c, float v) const {
+    uint16_t h = isa::f32ToF16(v);
+    std::memcpy(at(m, c), &h, 2);
+  }
+  void padRow(uint64_t m, uint64_t c) const {
+    for (; c % kLanes; ++c)
+      std::memset(at(m, c), 0, 2);
+  }
+};
+
+/// An output may be exactly an input (same buffer, address and stride: the
+/// element-wise instructions then work in place) or apart from it; any other
+/// overlap is left to the reference path.
+bool aliasOk(uint32_t yb, uint64_t ya, uint64_t ys, uint64_t yn, uint32_t xb, uint64_t xa,
+             uint64_t xs, uint64_t xn) {
+  return !overlaps(yb, ya, yn, xb, xa, xn) || (yb == xb && ya == xa && ys == xs);
+}
+
+} // namespace
+
 bool GoldenModel::executeFast(const isa::Instruction &in) {
   using namespace isa;
   switch (in.opcode) {
+  case Opcode::Eltwise:
+  case Opcode::SiluMul: {
+    // Element-wise: the reference arithmetic on host pointers.
+    bool silu = in.opcode == Opcode::SiluMul;
+    uint32_t ab, bb, yb, op = uint32_t(EwOp::Mul);
+    uint64_t aa, sa, ba, sb, ya, sy, M, C;
+    bool bcast = false;
+    if (silu) {
+      auto e = as<SiluMul>(in);
+      ab = e.a_buf, aa = e.a_addr, sa = e.a_stride, bb = e.b_buf, ba = e.b_addr, sb = e.b_stride;
+      yb = e.y_buf, ya = e.y_addr, sy = e.y_stride, M = e.m, C = e.c;
+    } else {
+      auto e = as<Eltwise>(in);
+      ab = e.a_buf, aa = e.a_addr, sa = e.a_stride, bb = e.b_buf, ba = e.b_addr, sb = e.b_stride;
+      yb = e.y_buf, ya = e.y_addr, sy = e.y_stride, M = e.m, C = e.c, op = e.op,
+      bcast = e.bcast_b;
+    }
+    uint64_t bRows = bcast ? 1 : M;
+    if (!operandOk(bufs_[ab], aa, sa, M, C) || !operandOk(bufs_[bb], ba, sb, bRows, C) ||
+        !operandOk(bufs_[yb], ya, sy, M, C))
+      return false;
+    uint64_t an = extentBeats(sa, M, C), bn = extentBeats(sb, bRows, C), yn = extentBeats(sy, M, C);
+    if (yn == 0)
+      return true;
+    // B broadcast and overwritten by row 0: the reference order decides.
+    if (!aliasOk(yb, ya, sy, yn, ab, aa, sa, an) || !aliasOk(yb, ya, sy, yn, bb, ba, sb, bn) ||
+        (bcast && M > 1 && overlaps(yb, ya, yn, bb, ba, bn)))
+      return false;
+    bool copy = !silu && op == uint32_t(EwOp::Copy);
+    const uint8_t *pa = bufs_[ab].readSpan(aa * kBeatBytes, an * kBeatBytes);
+    const uint8_t *pb = copy ? pa : bufs_[bb].readSpan(ba * kBeatBytes, bn * kBeatBytes);
+    uint8_t *py = bufs_[yb].writeSpan(ya * kBeatBytes, yn * kBeatBytes);
+    if (!pa || !pb || !py)
+      return false;
+    HostOperand A{const_cast<uint8_t *>(pa), sa}, B{const_cast<uint8_t *>(pb), sb}, Y{py, sy};
+    for (uint64_t m = 0; m < M; ++m) {
+      for (uint64_t c = 0; c < C; ++c) {
+        if (copy) {
+          std::memmove(Y.at(m, c), A.at(m, c), 2);
+          continue;
+        }
+        float av = A.get(m, c), bv = B.get(bcast ? 0 : m, c);
+        if (silu) {
+          float t = isaExp(-av);
+          float d = 1.0f + t;
+          float sl = av / d;
+          Y.put(m, c, sl * bv);
+        } else {
+          Y.put(m, c, op == uint32_t(EwOp::Add) ? av + bv : av * bv);
+        }
+      }
+      Y.padRow(m, C);
+    }
+    return true;
+  }
+  case Opcode::RmsNorm: {
+    auto n = as<RmsNorm>(in);
+    if (!operandOk(bufs_[n.x_buf], n.x_addr, n.x_stride, n.m, n.c) ||
+        !operandOk(bufs_[n.y_buf], n.y_addr, n.y_stride, n.m, n.c))
+      return false;
+    uint64_t xn = extentBeats(n.x_stride, n.m, n.c), yn = extentBeats(n.y_stride, n.m, n.c);
+    uint64_t gBytes = uint64_t(n.c) * 2;
+    if (yn == 0)
+      return true;
+    if (uint64_t(n.g_addr) * kBeatBytes + gBytes > bufs_[n.g_buf].size() ||
+        !aliasOk(n.y_buf, n.y_addr, n.y_stride, yn, n.x_buf, n.x_addr, n.x_stride, xn) ||
+        overlaps(n.y_buf, n.y_addr, yn, n.g_buf, n.g_addr, (gBytes + kBeatBytes - 1) / kBeatBytes))
+      return false;
+    const uint8_t *px = bufs_[n.x_buf].readSpan(uint64_t(n.x_addr) * kBeatBytes, xn * kBeatBytes);
+    const uint8_t *pg = bufs_[n.g_buf].readSpan(uint64_t(n.g_addr) * kBeatBytes, gBytes);
+    uint8_t *py = bufs_[n.y_buf].writeSpan(uint64_t(n.y_addr) * kBeatBytes, yn * kBeatBytes);
+    if (!px || !pg || !py)
+      return false;
+    HostOperand X{const_cast<uint8_t *>(px), n.x_stride}, Y{py, n.y_stride};
+    float eps = f32FromBits(n.eps);
+    std::vector<float> sq(n.c), row(n.c), gamma(n.c);
+    for (uint64_t c = 0; c < n.c; ++c) {
+      uint16_t h;
+      std::memcpy(&h, pg + c * 2, 2);
+      gamma[c] = f16ToF32(h);
+    }
+    for (uint64_t m = 0; m < n.m; ++m) {
+      for (uint64_t c = 0; c < n.c; ++c) { // the row is read before it is written
+        row[c] = X.get(m, c);
+        sq[c] = row[c] * row[c];
+      }
+      float mean = laneTreeSum(sq) / float(n.c);
+      float rinv = 1.0f / std::sqrt(mean + eps);
+      for (uint64_t c = 0; c < n.c; ++c) {
+        float v = row[c] * rinv;
+        Y.put(m, c, v * gamma[c]);
+      }
+      Y.padRow(m, n.c);
+    }
+    return true;
+  }
   case Opcode::Load: {
     auto l = as<Load>(in);
     SparseMemory &src = l.src_mem == uint32_t(ExtMem::Hbm) ? hbm_ : ddr_;
