@@ -78,6 +78,9 @@ public:
   // Inspection (diagnostics and tests)
   //===--------------------------------------------------------------------===//
 
+  /// True on XRT's no-op shim (no board): every run completes without a
+  /// kernel running, and wait() accepts the unwritten status words.
+  bool onNoopShim() const;
   /// The xclbin's uuid, as text.
   std::string xclbinUuid() const;
   /// A kernel argument as the loaded xclbin describes it.
