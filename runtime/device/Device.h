@@ -65,6 +65,21 @@ public:
                            uint64_t bytes, std::string &error) {
     return write(mem, byteAddr, data, bytes, error);
   }
+  /// One HBM pseudo-channel's image from its beat 0 (a package section).
+  struct ChannelImage {
+    unsigned channel = 0;
+    const uint8_t *data = nullptr;
+    uint64_t bytes = 0;
+  };
+  /// Loads the package's HBM images (read-only bytes that outlive the
+  /// device); by default channel by channel with writeShared.
+  virtual bool loadHbmImages(const std::vector<ChannelImage> &images, std::string &error) {
+    for (const ChannelImage &c : images)
+      if (!writeShared(isa::ExtMem::Hbm, (uint64_t(c.channel) << 23) * isa::kBeatBytes, c.data,
+                       c.bytes, error))
+        return false;
+    return true;
+  }
   /// Places a program's instruction stream in DDR at `ddrBeat` under `name`.
   virtual bool loadProgram(const std::string &name, const std::vector<isa::Instruction> &code,
                            uint64_t ddrBeat, std::string &error) = 0;

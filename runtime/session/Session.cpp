@@ -3,6 +3,10 @@
 #include "runtime/session/Session.h"
 #include "edgellm/hw/IsaNumerics.h"
 #include "edgellm/hw/IsaStream.h"
+#include "runtime/device/sim/SimDevice.h"
+#ifdef EDGELLM_HAVE_XRT
+#include "runtime/device/xrt/XrtDevice.h"
+#endif
 
 #include <chrono>
 #include <cstdlib>
@@ -16,59 +20,8 @@ using namespace edgellm;
 using namespace edgellm::runtime;
 using json = nlohmann::json;
 
-namespace {
-
-/// Copies the per-channel HBM sections into the stream-ordered buffer
-/// (stream beat p = beat p / 32 of channel p % 32), offset block by offset
-/// block (sequential writes, 32 sequential read streams), on two threads,
-/// releasing the copied section pages as it goes.
-void destripe(const std::vector<std::pair<uint64_t, package::Bytes>> &hbm, uint8_t *stream) {
-  const uint64_t B = isa::kBeatBytes, C = isa::kHbmChannels;
-  const uint8_t *src[isa::kHbmChannels] = {};
-  uint64_t beats[isa::kHbmChannels] = {}, perChannel = 0;
-  for (auto &[ch, b] : hbm) {
-    src[ch] = b.data;
-    beats[ch] = b.size / B;
-    perChannel = std::max(perChannel, beats[ch]);
-  }
-  const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
-  // Drops the section pages holding [lo, hi) from the process. Rounding
-  // outward is harmless: the mapping is file-backed and read-only, so a page
-  // read again later (the neighbour's bytes) just faults back in.
-  auto release = [&](uint64_t lo, uint64_t hi) {
-    for (uint64_t c = 0; c < C; ++c) {
-      if (!src[c])
-        continue;
-      uintptr_t a = reinterpret_cast<uintptr_t>(src[c]) + std::min(lo, beats[c]) * B;
-      uintptr_t e = reinterpret_cast<uintptr_t>(src[c]) + std::min(hi, beats[c]) * B;
-      a = a / page * page;
-      e = (e + page - 1) / page * page;
-      if (e > a)
-        ::madvise(reinterpret_cast<void *>(a), e - a, MADV_DONTNEED);
-    }
-  };
-  auto part = [&](uint64_t o0, uint64_t o1) {
-    constexpr uint64_t kBlock = 4096; // offsets per block: 128 KiB of each section
-    for (uint64_t b0 = o0; b0 < o1; b0 += kBlock) {
-      uint64_t b1 = std::min(o1, b0 + kBlock);
-      for (uint64_t o = b0; o < b1; ++o) {
-        uint8_t *out = stream + o * C * B;
-        for (uint64_t c = 0; c < C; ++c)
-          if (o < beats[c])
-            std::memcpy(out + c * B, src[c] + o * B, B);
-      }
-      release(b0, b1);
-    }
-  };
-  uint64_t mid = perChannel / 2 / 4096 * 4096;
-  std::thread helper(part, mid, perChannel);
-  part(0, mid);
-  helper.join();
-}
-
-} // namespace
-
-std::unique_ptr<Session> Session::open(const std::string &path, std::string &error) {
+std::unique_ptr<Session> Session::open(const std::string &path, std::string &error,
+                                       const DeviceOptions &options) {
   std::unique_ptr<Session> s(new Session());
   s->pkg_ = package::Package::open(path, error);
   if (!s->pkg_)
@@ -98,40 +51,69 @@ std::unique_ptr<Session> Session::open(const std::string &path, std::string &err
     if (mem.at("input").at("channels").get<int64_t>() != s->info_.hidden ||
         mem.at("logits").at("channels").get<int64_t>() != s->info_.vocab)
       return fail("manifest: memory: input/logits channels disagree with the model");
-    s->device_ = std::make_unique<sim::GoldenModel>(s->target_);
-    std::vector<std::pair<uint64_t, package::Bytes>> hbm;
-    uint64_t perChannel = 0;
+    // The device, and its banks: every HBM channel up to its weights and
+    // KV cache, DDR up to the last region (programs included).
+    if (options.device == "sim") {
+      auto sim = std::make_unique<SimDevice>(s->target_);
+      s->sim_ = sim.get();
+      if (options.randomIssueSeed)
+        sim->setRandomIssue(options.randomIssueSeed);
+      s->device_ = std::move(sim);
+    } else if (options.device == "xrt") {
+#ifdef EDGELLM_HAVE_XRT
+      if (options.xclbin.empty())
+        return fail("device xrt: give the accelerator's xclbin (--xclbin=FILE)");
+      std::string err;
+      s->device_ = openXrtDevice(options.xclbin, options.deviceIndex, err);
+      if (!s->device_)
+        return fail("device xrt: " + err);
+#else
+      return fail("device xrt: this build has no XRT (install libxrt-dev and uuid-dev)");
+#endif
+    } else {
+      return fail("unknown device '" + options.device + "' (sim or xrt)");
+    }
+    std::array<uint64_t, isa::kHbmChannels> hbmBeats{};
+    std::vector<Device::ChannelImage> hbm;
     for (const json &h : mem.at("hbm")) {
       package::Bytes b = s->pkg_->section(h.at("section"));
       uint64_t ch = h.at("channel"), beats = h.at("beats");
       if (ch >= isa::kHbmChannels || b.size != beats * isa::kBeatBytes)
         return fail("manifest: memory: hbm: section " + h.at("section").dump() +
                     " does not match its channel/size");
-      hbm.emplace_back(ch, b);
-      perChannel = std::max(perChannel, beats);
+      hbm.push_back({unsigned(ch), b.data, b.size});
+      hbmBeats[ch] = std::max(hbmBeats[ch], beats);
     }
-    // The sim keeps HBM channels 0..31 in stream order (docs/simulator.md):
-    // one sequential pass de-stripes the per-channel sections into a private
-    // buffer, dropping the section pages already copied from the process
-    // (MADV_DONTNEED) so the resident size stays one copy. With
-    // EDGELLM_SIM_HBM=mapped the sections are mapped instead (copy-on-write).
-    const char *hbmMode = std::getenv("EDGELLM_SIM_HBM");
-    uint8_t *stream = nullptr;
-    if (!hbm.empty() && !(hbmMode && std::strcmp(hbmMode, "mapped") == 0))
-      stream = s->device_->stripeHbm(perChannel);
-    if (stream) {
-      destripe(hbm, stream);
-    } else {
-      for (auto &[ch, b] : hbm) // mapped, not copied: pages share the package's mmap
-        s->device_->hbm().map((ch << 23) * isa::kBeatBytes, b.data, b.size);
+    for (const json &k : mem.at("kv_cache")) {
+      uint64_t a = k.at("hbm_beat"), beats = k.at("beats");
+      uint64_t ch = a >> 23, end = (a & (isa::kHbmChannelBeats - 1)) + beats;
+      if (ch >= isa::kHbmChannels || end > isa::kHbmChannelBeats)
+        return fail("manifest: memory: kv_cache: a region lies outside HBM");
+      hbmBeats[ch] = std::max(hbmBeats[ch], end);
     }
+    uint64_t ddrBeats = std::max<uint64_t>(s->inputBeat_ + mem.at("input").at("beats").get<uint64_t>(),
+                                           s->logitsBeat_ + mem.at("logits").at("beats").get<uint64_t>());
+    for (const json &d : mem.at("ddr"))
+      ddrBeats = std::max<uint64_t>(ddrBeats, d.at("beat").get<uint64_t>() + d.at("beats").get<uint64_t>());
+    for (const json &p : m.at("programs"))
+      ddrBeats = std::max<uint64_t>(ddrBeats, p.at("ddr_beat").get<uint64_t>() +
+                                                  p.at("instructions").get<uint64_t>() + 1);
+    std::string err;
+    for (unsigned ch = 0; ch < isa::kHbmChannels; ++ch)
+      if (hbmBeats[ch] && !s->device_->allocate({isa::ExtMem::Hbm, ch}, hbmBeats[ch], err))
+        return fail(err);
+    if (!s->device_->allocate({isa::ExtMem::Ddr, 0}, ddrBeats, err))
+      return fail(err);
+    if (!s->device_->loadHbmImages(hbm, err))
+      return fail(err);
     for (const json &d : mem.at("ddr")) {
       package::Bytes b = s->pkg_->section(d.at("section"));
       uint64_t beat = d.at("beat"), beats = d.at("beats");
       if (b.size != beats * isa::kBeatBytes)
         return fail("manifest: memory: ddr: section " + d.at("section").dump() +
                     " has the wrong size");
-      s->device_->ddr().map(beat * isa::kBeatBytes, b.data, b.size);
+      if (!s->device_->writeShared(isa::ExtMem::Ddr, beat * isa::kBeatBytes, b.data, b.size, err))
+        return fail(err);
     }
     const json &emb = m.at("host").at("embedding");
     s->embedding_ = s->pkg_->section(emb.at("section"));
@@ -149,6 +131,8 @@ std::unique_ptr<Session> Session::open(const std::string &path, std::string &err
       std::string err;
       if (!isa::readStream(b.data, b.size, prog.code, err))
         return fail("program " + prog.name + ": " + err);
+      if (!s->device_->loadProgram(prog.name, prog.code, p.at("ddr_beat"), err))
+        return fail(err);
       if (prog.name == "prefill")
         s->prefill_ = std::move(prog);
       else if (prog.name == "decode")
@@ -207,21 +191,29 @@ bool Session::run(const Program &p, const int32_t *tokens, uint32_t n, std::vect
       std::memcpy(&x[size_t(((c / 16) * S + t) * 16 + c % 16)],
                   table + (int64_t(tokens[t]) * H + c) * 2, 2);
   }
-  device_->ddr().write(inputBeat_ * isa::kBeatBytes, x.data(), x.size() * 2);
+  if (!device_->write(isa::ExtMem::Ddr, inputBeat_ * isa::kBeatBytes, x.data(), x.size() * 2,
+                      error))
+    return false;
   cached_.resize(size_t(past_));
   cached_.insert(cached_.end(), tokens, tokens + n);
   runs_.push_back({&p == &decode_, uint32_t(past_), n});
-  device_->setReg(isa::kRegPos, uint32_t(past_));
-  device_->setReg(isa::kRegPast, uint32_t(past_));
-  device_->setReg(isa::kRegNumTokens, n);
-  sim::RunResult r = device_->run(p.code);
-  if (!r.ok()) {
-    error = "device fault in " + p.name + " at instruction " + std::to_string(r.faultIndex) +
-            ": " + r.message;
+  Registers regs{};
+  regs[isa::kRegPos] = uint32_t(past_);
+  regs[isa::kRegPast] = uint32_t(past_);
+  regs[isa::kRegNumTokens] = n;
+  RunStatus st;
+  if (!device_->start(p.name, regs, error) || !device_->wait(st, error))
+    return false;
+  if (!st.ok()) {
+    error = "device fault in " + p.name + " at instruction " + std::to_string(st.faultIndex) +
+            ": " + st.message;
     return false;
   }
+  deviceNote_ = st.message;
   std::vector<uint16_t> y(size_t(vb * S * 16));
-  device_->ddr().read(logitsBeat_ * isa::kBeatBytes, y.data(), y.size() * 2);
+  if (!device_->read(isa::ExtMem::Ddr, logitsBeat_ * isa::kBeatBytes, y.data(), y.size() * 2,
+                     error))
+    return false;
   size_t base = logits.size();
   logits.resize(base + size_t(n) * size_t(V));
   for (uint32_t t = 0; t < n; ++t)

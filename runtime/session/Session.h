@@ -16,7 +16,7 @@
 #include "edgellm/hw/Isa.h"
 #include "edgellm/hw/Target.h"
 #include "edgellm/hw/Timing.h"
-#include "runtime/device/sim/GoldenModel.h"
+#include "runtime/device/Device.h"
 #include "runtime/package/Package.h"
 #include "runtime/session/Sampler.h"
 #include "runtime/tokenizer/Tokenizer.h"
@@ -34,6 +34,14 @@ struct ModelInfo {
   int64_t layers = 0, hidden = 0, vocab = 0, maxContext = 0;
 };
 
+/// Which device runs the package.
+struct DeviceOptions {
+  std::string device = "sim"; ///< sim | xrt
+  std::string xclbin;         ///< xrt: the accelerator's xclbin
+  unsigned deviceIndex = 0;   ///< xrt: the board
+  uint64_t randomIssueSeed = 0; ///< sim: only the dependency tokens order the queues
+};
+
 struct GenerationOptions {
   SamplingOptions sampling;
   int maxNewTokens = 128;
@@ -49,15 +57,17 @@ struct GenerationStats {
 class Session {
 public:
   /// Opens and verifies the package and loads its weights onto the device.
-  static std::unique_ptr<Session> open(const std::string &packagePath, std::string &error);
+  static std::unique_ptr<Session> open(const std::string &packagePath, std::string &error,
+                                       const DeviceOptions &options = {});
+  const Device &device() const { return *device_; }
+  /// What the device said about the last run ("" normally; e.g. that XRT's
+  /// no-op shim computed nothing).
+  const std::string &deviceNote() const { return deviceNote_; }
 
   const ModelInfo &info() const { return info_; }
   const package::Package &package() const { return *pkg_; }
   /// Tokens in the KV cache.
   int64_t past() const { return past_; }
-  /// Lets only the dependency tokens order the device's queues (seeded random
-  /// issue on the golden model): the results must not change.
-  void setRandomIssue(uint64_t seed) { device_->setRandomIssue(true, seed); }
   /// Forgets the KV cache (a new conversation).
   void reset() {
     past_ = 0;
@@ -108,7 +118,9 @@ private:
 
   std::unique_ptr<package::Package> pkg_;
   hw::TargetDesc target_;
-  std::unique_ptr<sim::GoldenModel> device_;
+  std::unique_ptr<Device> device_;
+  class SimDevice *sim_ = nullptr; ///< the device when it is the simulator
+  std::string deviceNote_;
   Program prefill_, decode_;
   ModelInfo info_;
   uint64_t inputBeat_ = 0, logitsBeat_ = 0;

@@ -15,6 +15,8 @@
 // prints the new ids. --sim-random-issue lets only the dependency tokens
 // order the simulated queues (a check of the compiler's tokens). --stats
 // prints host tokens/s and the VCU128 timing model's tokens/s and HBM use;
+// --device=xrt --xclbin=F runs on a board through XRT (EDGELLM_XRT_SHIM=noop:
+// XRT's no-op shim, no board: everything runs, nothing is computed);
 // --trace writes the modeled device timeline of the whole run (Chrome /
 // Perfetto JSON: dispatch, load DMA, compute, store DMA, PCIe).
 //
@@ -37,7 +39,8 @@ static int usage() {
                "usage: edgellm-run PKG (--prompt TEXT [--raw] | --chat | --tokens 1,2,3 "
                "[--logits-out F.npy] [--stepwise] [--generate N])\n"
                "       [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
-               "       [--repetition-penalty R] [--seed S] [--stats] [--trace F.json] [--device=sim]\n");
+               "       [--repetition-penalty R] [--seed S] [--stats] [--trace F.json]\n"
+               "       [--device=sim|xrt [--xclbin=F.xclbin] [--device-index=N]]\n");
   return 2;
 }
 
@@ -102,7 +105,8 @@ void printStats(const runtime::Session &s, const runtime::GenerationStats &st) {
 } // namespace
 
 int main(int argc, char **argv) {
-  std::string pkg, tokensArg, logitsOut, prompt, device = "sim", tracePath;
+  std::string pkg, tokensArg, logitsOut, prompt, tracePath;
+  runtime::DeviceOptions dev;
   bool stepwise = false, chat = false, raw = false, stats = false;
   long generate = 0, randomIssue = 0;
   runtime::GenerationOptions gen;
@@ -149,7 +153,11 @@ int main(int argc, char **argv) {
     else if (const char *v = value("--trace"))
       tracePath = v;
     else if (const char *v = value("--device"))
-      device = v;
+      dev.device = v;
+    else if (const char *v = value("--xclbin"))
+      dev.xclbin = v;
+    else if (const char *v = value("--device-index"))
+      dev.deviceIndex = unsigned(number(v, 0, 1024, "--device-index"));
     else if (a == "--stepwise")
       stepwise = true;
     else if (a == "--chat")
@@ -168,21 +176,26 @@ int main(int argc, char **argv) {
   }
   if (pkg.empty() || int(!tokensArg.empty()) + int(!prompt.empty()) + int(chat) != 1)
     return usage();
-  if (device != "sim") {
-    std::fprintf(stderr, "edgellm-run: error: --device=%s: only the 'sim' device is built so "
-                         "far (the XRT device arrives with the hardware issue)\n",
-                 device.c_str());
+  if (dev.device != "sim" && dev.device != "xrt") {
+    std::fprintf(stderr, "edgellm-run: error: --device=%s: the devices are sim and xrt\n",
+                 dev.device.c_str());
     return 2;
   }
+  if (randomIssue && dev.device != "sim") {
+    std::fprintf(stderr, "edgellm-run: error: --sim-random-issue needs --device=sim\n");
+    return 2;
+  }
+  dev.randomIssueSeed = uint64_t(randomIssue);
   std::string error;
-  auto session = runtime::Session::open(pkg, error);
+  auto session = runtime::Session::open(pkg, error, dev);
   if (!session) {
     std::fprintf(stderr, "edgellm-run: error: %s\n", error.c_str());
     return 1;
   }
-  if (randomIssue)
-    session->setRandomIssue(uint64_t(randomIssue));
   auto finish = [&](int code) {
+    if (!session->deviceNote().empty())
+      std::fprintf(stderr, "edgellm-run: note: device %s: %s\n",
+                   session->device().name().c_str(), session->deviceNote().c_str());
     if (code == 0 && !tracePath.empty() && !session->writeTrace(tracePath, error)) {
       std::fprintf(stderr, "edgellm-run: error: %s\n", error.c_str());
       return 1;
