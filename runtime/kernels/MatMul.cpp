@@ -96,6 +96,11 @@ struct MmQ4Kernel::Prepared {
   /// [m][...]: the same corrections indexed by the raw dense payload byte
   /// holding the input (two's complement nibbles): one table read per row.
   std::vector<std::vector<std::array<int8_t, 256>>> corrRaw;
+  /// [m][...]: byte offset in a dense row of the payload byte holding the
+  /// input of each correction, and its group.
+  std::vector<std::vector<uint32_t>> corrOff, corrGroup;
+  /// [m][blocks]: the block has a group with an inf/NaN input.
+  std::vector<std::vector<uint8_t>> blockSpecial;
 
   /// Plane position of input i of a group: the weight image keeps the low
   /// nibbles (even inputs) of the 64 payload bytes, then the high ones.
@@ -164,9 +169,20 @@ struct MmQ4Kernel::Prepared {
     cb[groups] = uint32_t(cl.size());
     std::vector<std::array<int8_t, 256>> &raw = corrRaw[t];
     raw.resize(cl.size());
-    for (size_t c = 0; c < cl.size(); ++c)
-      for (unsigned b = 0; b < 256; ++b)
-        raw[c][b] = cl[c].t[((b ^ 0x88) >> (4 * (cl[c].index & 1))) & 0xf];
+    corrOff[t].resize(cl.size());
+    corrGroup[t].resize(cl.size());
+    constexpr uint32_t GB = kQuantBlock / kQuantGroup;
+    constexpr uint32_t blockBytes = (1 + kQuantBlock / 2 / kBeatBytes) * kBeatBytes;
+    for (uint32_t g = 0; g < groups; ++g)
+      for (uint32_t c = cb[g]; c < cb[g + 1]; ++c) {
+        for (unsigned b = 0; b < 256; ++b)
+          raw[c][b] = cl[c].t[((b ^ 0x88) >> (4 * (cl[c].index & 1))) & 0xf];
+        corrOff[t][c] = (g / GB) * blockBytes + kBeatBytes + (g % GB) * 64 + cl[c].index / 2;
+        corrGroup[t][c] = g;
+      }
+    blockSpecial[t].assign((groups + GB - 1) / GB, 0);
+    for (uint32_t g = 0; g < groups; ++g)
+      blockSpecial[t][g / GB] |= special[uint64_t(t) * groups + g];
   }
 };
 
@@ -261,6 +277,8 @@ struct TokenView {
   const uint32_t *corrBegin;
   const Corr *corr;
   const std::array<int8_t, 256> *corrRaw;
+  const uint32_t *corrOff, *corrGroup;
+  const uint8_t *blockSpecial;
   const uint16_t *bits;
   uint32_t k, groups;
 };
@@ -325,20 +343,21 @@ EDGELLM_AVX512 void rows16Avx512(const uint8_t *const rows[16], const uint32_t *
 }
 
 /// One dense weight row read in place (one sequential stream), one token:
-/// the golden acc over the groups. Per block of 16 groups the integer sums
-/// are reduced across groups into lanes (lane j = group j of the block),
-/// scaled as vectors (lane j by the block's scale j), then added to acc one
-/// group after the other, in order.
-EDGELLM_AVX512 float rowDenseAvx512(const uint8_t *row, const TokenView &t, uint64_t pfDist) {
+/// the golden acc over the groups. Pass 1: per block of 16 groups the
+/// integer sums, reduced across groups into lanes (lane j = group j of the
+/// block), into S[g]. Pass 2: the corrections (the row is in cache now), one
+/// table read each (integers: any order). Pass 3: per block the binary32
+/// products as vectors (lane j times the block's scale j), added to acc one
+/// group after the other, in order. `S`: G + 16 ints of scratch.
+EDGELLM_AVX512 float rowDenseAvx512(const uint8_t *row, const TokenView &t, uint64_t pfDist,
+                                    int32_t *S) {
   const __m512i nib = _mm512_set1_epi8(0x0f);
   const __m512i x8 = _mm512_set1_epi8(0x08);
   const __m512i zero = _mm512_setzero_si512();
   constexpr uint32_t GB = kQuantBlock / kQuantGroup; // groups per block
   constexpr uint32_t blockBytes = (1 + kQuantBlock / 2 / kBeatBytes) * kBeatBytes;
-  alignas(64) int32_t sv[16];
-  alignas(64) float pv[16];
-  float acc = 0.0f;
-  for (uint32_t g0 = 0; g0 < t.groups; g0 += GB, row += blockBytes) {
+  const uint8_t *blk = row;
+  for (uint32_t g0 = 0; g0 < t.groups; g0 += GB, blk += blockBytes) {
     const uint32_t ng = std::min(GB, t.groups - g0);
     __m512i tv[16];
     for (uint32_t j = 0; j < GB; ++j) {
@@ -346,7 +365,7 @@ EDGELLM_AVX512 float rowDenseAvx512(const uint8_t *row, const TokenView &t, uint
         tv[j] = zero;
         continue;
       }
-      const uint8_t *w = row + kBeatBytes + j * 64;
+      const uint8_t *w = blk + kBeatBytes + j * 64;
       if (pfDist)
         _mm_prefetch(reinterpret_cast<const char *>(w + pfDist), _MM_HINT_T0);
       const int8_t *p = t.planes + uint64_t(g0 + j) * kPlaneBytes;
@@ -365,29 +384,34 @@ EDGELLM_AVX512 float rowDenseAvx512(const uint8_t *row, const TokenView &t, uint
     }
     const __mmask16 valid = __mmask16((1u << ng) - 1);
     // S = sum (w + 8) X - 8 sum X (+ corrections): |S| < 2^31.
-    __m512i S = _mm512_sub_epi32(
-        reduce16(tv), _mm512_slli_epi32(_mm512_maskz_loadu_epi32(valid, t.sumX + g0), 3));
-    if (t.corrBegin[g0] != t.corrBegin[g0 + ng]) { // integer, any order
-      for (uint32_t j = 0; j < GB; ++j) {
-        int32_t c = 0;
-        if (j < ng) {
-          const uint8_t *w = row + kBeatBytes + j * 64;
-          for (uint32_t e = t.corrBegin[g0 + j]; e < t.corrBegin[g0 + j + 1]; ++e)
-            c += t.corrRaw[e][w[t.corr[e].index / 2]];
-        }
-        sv[j] = c;
-      }
-      S = _mm512_add_epi32(S, _mm512_load_si512(sv));
-    }
-    __m512 scale = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(row)));
-    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(S), _mm512_maskz_loadu_ps(valid, t.pow2 + g0)); // exact
+    _mm512_mask_storeu_epi32(
+        S + g0, valid,
+        _mm512_sub_epi32(reduce16(tv),
+                         _mm512_slli_epi32(_mm512_maskz_loadu_epi32(valid, t.sumX + g0), 3)));
+  }
+  for (uint32_t e = 0, nc = t.corrBegin[t.groups]; e < nc; ++e)
+    S[t.corrGroup[e]] += t.corrRaw[e][row[t.corrOff[e]]];
+  alignas(64) float pv[16];
+  float acc = 0.0f;
+  blk = row;
+  for (uint32_t g0 = 0; g0 < t.groups; g0 += GB, blk += blockBytes) {
+    const uint32_t ng = std::min(GB, t.groups - g0);
+    const __mmask16 valid = __mmask16((1u << ng) - 1);
+    __m512 scale = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk)));
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(valid, S + g0)),
+                             _mm512_maskz_loadu_ps(valid, t.pow2 + g0)); // exact
     _mm512_store_ps(pv, _mm512_mul_ps(v, scale));
+    if (!t.blockSpecial[g0 / GB]) {
+      for (uint32_t j = 0; j < ng; ++j)
+        acc = acc + pv[j];
+      continue;
+    }
     for (uint32_t j = 0; j < ng; ++j) {
       if (t.special[g0 + j]) {
         unsigned count = std::min<unsigned>(kQuantGroup, t.k - (g0 + j) * kQuantGroup);
-        pv[j] = specialGroup(t.bits + uint64_t(g0 + j) * kQuantGroup, row + kBeatBytes + j * 64,
+        pv[j] = specialGroup(t.bits + uint64_t(g0 + j) * kQuantGroup, blk + kBeatBytes + j * 64,
                              count, 0x88) *
-                isa::f16ToF32(load16(row + 2 * j));
+                isa::f16ToF32(load16(blk + 2 * j));
       }
       acc = acc + pv[j];
     }
@@ -438,6 +462,9 @@ void MmQ4Kernel::run(const MmQ4Args &a, ThreadPool &pool, CpuLevel level) {
     p->corrBegin.resize(M);
     p->corr.resize(M);
     p->corrRaw.resize(M);
+    p->corrOff.resize(M);
+    p->corrGroup.resize(M);
+    p->blockSpecial.resize(M);
     Prepared *pp = p.get();
     pool.parallelFor(M, [&](uint64_t m, unsigned) { pp->prepareToken(uint32_t(m)); });
     for (uint32_t m = 0; m < M; ++m) {
@@ -483,20 +510,22 @@ void MmQ4Kernel::run(const MmQ4Args &a, ThreadPool &pool, CpuLevel level) {
     const uint64_t mg = uint64_t(m) * G;
     views[m] = TokenView{P.planes.data() + mg * kPlaneBytes, P.sumX.data() + mg,
                          P.pow2.data() + mg, P.special.data() + mg, P.corrBegin[m].data(),
-                         P.corr[m].data(), P.corrRaw[m].data(), P.bits.data() + uint64_t(m) * K, K, G};
+                         P.corr[m].data(), P.corrRaw[m].data(), P.corrOff[m].data(), P.corrGroup[m].data(),
+                     P.blockSpecial[m].data(), P.bits.data() + uint64_t(m) * K, K, G};
   }
   // Software prefetch distance of the row-by-row kernel (measured: without
   // it the stream runs at a third of the speed).
-  constexpr uint64_t pfDist = 1024;
+  constexpr uint64_t pfDist = 2048;
   pool.parallelFor((N + perItem - 1) / perItem, [&](uint64_t item, unsigned t) {
     uint64_t n0 = item * perItem, n1 = std::min<uint64_t>(N, n0 + perItem);
 #ifdef EDGELLM_X86
     if (direct) { // row by row, in place: one sequential stream
+      int32_t *corrSums = reinterpret_cast<int32_t *>(scratch_[t].data());
       for (uint64_t n = n0; n < n1; ++n) {
         const uint8_t *row = a.w.run[0] + n * rowBytes;
         float b = a.bias ? isa::f16ToF32(load16(a.bias + n * 2)) : 0.0f;
         for (uint32_t m = 0; m < M; ++m) {
-          float acc = rowDenseAvx512(row, views[m], pfDist);
+          float acc = rowDenseAvx512(row, views[m], pfDist, corrSums);
           if (a.bias)
             acc = acc + b;
           store16(a.y + elem(a.yStride, m, n), isa::f32ToF16(acc));
@@ -539,7 +568,8 @@ void MmQ4Kernel::run(const MmQ4Args &a, ThreadPool &pool, CpuLevel level) {
         const uint64_t mg = uint64_t(m) * G;
         TokenView tv{P.planes.data() + mg * kPlaneBytes, P.sumX.data() + mg,
                      P.pow2.data() + mg, P.special.data() + mg, P.corrBegin[m].data(),
-                     P.corr[m].data(), P.corrRaw[m].data(), P.bits.data() + uint64_t(m) * K, K, G};
+                     P.corr[m].data(), P.corrRaw[m].data(), P.corrOff[m].data(), P.corrGroup[m].data(),
+                     P.blockSpecial[m].data(), P.bits.data() + uint64_t(m) * K, K, G};
         float accs[RB];
 #ifdef EDGELLM_X86
         if (level == CpuLevel::Avx512) {
