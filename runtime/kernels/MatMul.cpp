@@ -291,12 +291,18 @@ struct TokenView {
 /// xm = 0) or the dense payload itself (two's complement nibbles, xm = 0x88:
 /// w + 8 = nibble ^ 8).
 EDGELLM_AVX512 void rows16Avx512(const uint8_t *const rows[16], const uint32_t *goff, uint8_t xm,
-                                 const float *scalesT, const TokenView &t, float out[16]) {
+                                 const float *scalesT, const TokenView &t, float out[16],
+                                 uint64_t rowStride, unsigned nrows) {
+  // Row r at rows[0] + r * rowStride (rows past nrows repeat row 0): the
+  // corrections gather the 16 rows' bytes of an input at once.
+  alignas(64) int32_t ridx[16];
+  for (unsigned r = 0; r < 16; ++r)
+    ridx[r] = int32_t(r < nrows ? r * rowStride : 0);
+  const __m512i vidx = _mm512_load_si512(ridx);
   const __m512i nib = _mm512_set1_epi8(0x0f);
   const __m512i xlo = _mm512_set1_epi8(char(xm & 0x0f)), xhi = _mm512_set1_epi8(char(xm >> 4));
   const __m512i zero = _mm512_setzero_si512();
   __m512 acc = _mm512_setzero_ps();
-  alignas(64) int32_t sv[16];
   alignas(64) float pv[16];
   for (uint32_t g = 0; g < t.groups; ++g) {
     const int8_t *p = t.planes + uint64_t(g) * kPlaneBytes;
@@ -325,14 +331,17 @@ EDGELLM_AVX512 void rows16Avx512(const uint8_t *const rows[16], const uint32_t *
       }
       // S = sum (w + 8) X - 8 sum X (+ corrections): |S| < 2^31.
       __m512i S = _mm512_sub_epi32(reduce16(tv), _mm512_set1_epi32(8 * t.sumX[g]));
-      if (t.corrBegin[g] != t.corrBegin[g + 1]) {
-        _mm512_store_si512(sv, S);
-        for (uint32_t c = t.corrBegin[g]; c < t.corrBegin[g + 1]; ++c) {
-          unsigned i = t.corr[c].index;
-          for (unsigned r = 0; r < 16; ++r)
-            sv[r] += t.corr[c].t[((rows[r][go + i / 2] ^ xm) >> (4 * (i & 1))) & 0xf];
-        }
-        S = _mm512_load_si512(sv);
+      // Corrections, 16 rows at once: the byte holding input i of every row
+      // (a 4-byte gather: the bytes after it are read, not used), its
+      // nibble, and the input's table t[nibble] as a lane permutation.
+      for (uint32_t c = t.corrBegin[g]; c < t.corrBegin[g + 1]; ++c) {
+        unsigned i = t.corr[c].index;
+        __m512i b = _mm512_i32gather_epi32(vidx, rows[0] + go + i / 2, 1);
+        __m512i nibv = _mm512_and_si512(
+            _mm512_srli_epi32(_mm512_xor_si512(b, _mm512_set1_epi32(xm)), 4 * (i & 1)),
+            _mm512_set1_epi32(0xf));
+        __m512i tab = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.corr[c].t)));
+        S = _mm512_add_epi32(S, _mm512_permutexvar_epi32(nibv, tab));
       }
       __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(S), _mm512_set1_ps(t.pow2[g])); // exact
       prod = _mm512_mul_ps(v, _mm512_loadu_ps(scalesT + g * 16));
@@ -573,7 +582,7 @@ void MmQ4Kernel::run(const MmQ4Args &a, ThreadPool &pool, CpuLevel level) {
         float accs[RB];
 #ifdef EDGELLM_X86
         if (level == CpuLevel::Avx512) {
-          rows16Avx512(rowPtr, goff.data(), 0, scalesT, tv, accs);
+          rows16Avx512(rowPtr, goff.data(), 0, scalesT, tv, accs, imgBytes, rows);
         } else
 #endif
         {

@@ -435,10 +435,11 @@ TEST(FastKernels, StreamOrderedHbmRegion) {
 TEST(FastKernels, ElementwiseAndRmsNorm) {
   // eltwise (add, mul, copy; broadcast B), silu_mul and rms_norm on host
   // pointers: apart, in place (y = a or y = b), and partly overlapping (the
-  // reference path then runs); random FP16 with specials, odd channel counts.
+  // reference path then runs); random FP16 with specials, odd channel counts,
+  // rows split over threads.
   uint64_t seed = 9000;
   for (int variant = 0; variant < 4; ++variant)
-    for (uint32_t C : {1u, 16u, 37u, 300u})
+    for (uint32_t C : {1u, 16u, 37u, 300u, 1500u}) // 3 x 1500: rows on two threads
       for (uint32_t M : {1u, 3u}) {
         ++seed;
         Pair p(kernels::detectCpuLevel());

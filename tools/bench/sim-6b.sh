@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Benchmark: the ChatGLM2-6B-shaped package on the `sim` device (fast
 # kernels, docs/simulator.md). Prints decode tokens/s (16 greedy tokens after
-# a 4-token prompt), prefill tokens/s (64 tokens) and the peak RSS.
+# a 4-token prompt), prefill tokens/s (64 tokens), the load time (opening,
+# checksums, HBM de-striping) and the peak RSS.
 #   tools/bench/sim-6b.sh [BUILD_DIR] [PACKAGE]
 # Environment: EDGELLM_SIM_THREADS (default: all hardware threads),
-# EDGELLM_SIM_KERNELS=reference (the element-wise golden path: very slow).
+# EDGELLM_SIM_KERNELS=reference (the element-wise golden path: very slow),
+# EDGELLM_SIM_HBM=mapped (HBM mapped per channel instead of de-striped),
+# EDGELLM_SIM_PROFILE=1 (time per opcode, printed to stderr: kept in
+# $tmp/err of the last run, shown at the end).
 # Times are wall-clock differences of whole runs, so the package opening
 # (checksums of 3.6 GB) cancels out:
 #   decode  = 16 / (t(prompt + 17 generated) - t(prompt + 1 generated))
@@ -29,7 +33,7 @@ trap 'rm -rf "$tmp"' EXIT
 best_time() {
   local best=""
   for _ in $(seq "$repeat"); do
-    /usr/bin/time -f "%e %M" -o "$tmp/time" "$run" "$pkg" "$@" >"$tmp/out"
+    /usr/bin/time -f "%e %M" -o "$tmp/time" "$run" "$pkg" "$@" >"$tmp/out" 2>"$tmp/err"
     read -r t rss <"$tmp/time"
     echo "$rss" >"$tmp/rss"
     if [[ -z $best ]] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
@@ -40,14 +44,17 @@ best_time() {
 t1=$(best_time --tokens $prompt --generate 1)
 t17=$(best_time --tokens $prompt --generate 17)
 rss=$(cat "$tmp/rss")
+if [[ -n ${EDGELLM_SIM_PROFILE:-} ]]; then echo "decode run (17 tokens):"; cat "$tmp/err"; fi
 echo "generated: $(cat "$tmp/out")"
 p1=$(best_time --tokens 1000)
 p64=$(best_time --tokens "$prefill64")
+if [[ -n ${EDGELLM_SIM_PROFILE:-} ]]; then echo "prefill run (64 tokens):"; cat "$tmp/err"; fi
 awk -v t1="$t1" -v t17="$t17" -v p1="$p1" -v p64="$p64" -v rss="$rss" \
     -v th="${EDGELLM_SIM_THREADS:-$(nproc)}" 'BEGIN {
   step = (t17 - t1) / 16
   printf "sim-6b: threads %s\n", th
   printf "sim-6b: decode  %.2f tokens/s (%.3f s/token; runs %.2f s and %.2f s)\n", 1 / step, step, t1, t17
   printf "sim-6b: prefill %.2f tokens/s (64 tokens in %.2f s; runs %.2f s and %.2f s)\n", 64 / (p64 - p1 + step), p64 - p1 + step, p1, p64
-  printf "sim-6b: peak RSS %.2f GB (%d KiB; the mapped package pages count)\n", rss / 1048576, rss
+  printf "sim-6b: load    %.2f s (the 1-token run minus one decode step)\n", p1 - step
+  printf "sim-6b: peak RSS %.2f GB (%d KiB)\n", rss / 1048576, rss
 }'

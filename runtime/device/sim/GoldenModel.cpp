@@ -318,7 +318,9 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
     if (!pa || !pb || !py)
       return false;
     HostOperand A{const_cast<uint8_t *>(pa), sa}, B{const_cast<uint8_t *>(pb), sb}, Y{py, sy};
-    for (uint64_t m = 0; m < M; ++m) {
+    // Rows are independent (in place: each element from the same element),
+    // so they run on the pool's threads.
+    auto rowFn = [&](uint64_t m, unsigned) {
       for (uint64_t c = 0; c < C; ++c) {
         if (copy) {
           std::memmove(Y.at(m, c), A.at(m, c), 2);
@@ -335,7 +337,12 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
         }
       }
       Y.padRow(m, C);
-    }
+    };
+    if (M > 1 && M * C >= 4096)
+      pool_->parallelFor(M, rowFn);
+    else
+      for (uint64_t m = 0; m < M; ++m)
+        rowFn(m, 0);
     return true;
   }
   case Opcode::RmsNorm: {
@@ -358,13 +365,14 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
       return false;
     HostOperand X{const_cast<uint8_t *>(px), n.x_stride}, Y{py, n.y_stride};
     float eps = f32FromBits(n.eps);
-    std::vector<float> sq(n.c), row(n.c), gamma(n.c);
+    std::vector<float> gamma(n.c);
     for (uint64_t c = 0; c < n.c; ++c) {
       uint16_t h;
       std::memcpy(&h, pg + c * 2, 2);
       gamma[c] = f16ToF32(h);
     }
-    for (uint64_t m = 0; m < n.m; ++m) {
+    auto rowFn = [&](uint64_t m, unsigned) { // rows are independent
+      std::vector<float> sq(n.c), row(n.c);
       for (uint64_t c = 0; c < n.c; ++c) { // the row is read before it is written
         row[c] = X.get(m, c);
         sq[c] = row[c] * row[c];
@@ -376,7 +384,12 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
         Y.put(m, c, v * gamma[c]);
       }
       Y.padRow(m, n.c);
-    }
+    };
+    if (n.m > 1 && uint64_t(n.m) * n.c >= 4096)
+      pool_->parallelFor(n.m, rowFn);
+    else
+      for (uint64_t m = 0; m < n.m; ++m)
+        rowFn(m, 0);
     return true;
   }
   case Opcode::Load: {
