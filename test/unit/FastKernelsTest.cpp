@@ -18,6 +18,8 @@
 #include "runtime/device/sim/GoldenModel.h"
 #include "edgellm/hw/IsaNumerics.h"
 
+#include "TestTarget.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
@@ -28,12 +30,7 @@ using edgellm::sim::GoldenModel;
 
 namespace {
 
-hw::TargetDesc vcu128() {
-  std::string error;
-  auto t = hw::loadTargetByName("vcu128", error);
-  EXPECT_TRUE(t) << error;
-  return *t;
-}
+using test::vcu128;
 
 /// Random FP16 bits: mostly finite values over a wide exponent range, some
 /// zeros and subnormals, and (with `specials`) infinities and NaN.

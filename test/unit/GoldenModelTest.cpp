@@ -10,6 +10,8 @@
 #include "compiler/target/WeightPacker.h"
 #include "edgellm/hw/IsaNumerics.h"
 
+#include "TestTarget.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -20,12 +22,7 @@ using namespace edgellm::isa;
 using edgellm::sim::SparseMemory;
 
 namespace {
-hw::TargetDesc vcu128() {
-  std::string error;
-  auto t = hw::loadTargetByName("vcu128", error);
-  EXPECT_TRUE(t) << error;
-  return *t;
-}
+using test::vcu128;
 
 /// Writes FP16 values as a [rows, chans] tensor in the unified layout.
 void writeTensor(SparseMemory &mem, uint64_t addr, uint64_t stride, uint64_t rows,

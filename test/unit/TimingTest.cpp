@@ -10,6 +10,8 @@
 #include "edgellm/hw/IsaNumerics.h"
 #include "edgellm/hw/Timing.h"
 
+#include "TestTarget.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -21,12 +23,7 @@ using hw::simulateTiming;
 using hw::TimingReport;
 
 namespace {
-hw::TargetDesc vcu128() {
-  std::string error;
-  auto t = hw::loadTargetByName("vcu128", error);
-  EXPECT_TRUE(t) << error;
-  return *t;
-}
+using test::vcu128;
 const std::array<uint32_t, kNumRegs> kNoRegs{};
 
 Instruction end() { return toInstruction(End{}); }
