@@ -407,38 +407,34 @@ LogicalResult Lowering::analyse() {
       m.ffn = c;
       continue;
     }
-    if (auto add = dyn_cast<elm::AddOp>(op)) {
-      auto l = viewOf(add.getLhs(), op), r = viewOf(add.getRhs(), op);
-      if (failed(l) || failed(r))
-        return failure();
-      DevOp d{Kind::Add, op};
-      d.in = {*l, *r};
-      d.out = newVt(l->channels);
-      a.views[add.getResult()] = {d.out, 0, l->channels};
+    // Element-wise ops: a new activation of their first input's channels.
+    auto elementwise = [&](Kind kind, ValueRange inputs, Value result) -> LogicalResult {
+      DevOp d{kind, op};
+      for (Value v : inputs) {
+        auto x = viewOf(v, op);
+        if (failed(x))
+          return failure();
+        d.in.push_back(*x);
+      }
+      d.out = newVt(d.in[0].channels);
+      a.views[result] = {d.out, 0, d.in[0].channels};
       a.ops.push_back(d);
+      return success();
+    };
+    if (auto add = dyn_cast<elm::AddOp>(op)) {
+      if (failed(elementwise(Kind::Add, {add.getLhs(), add.getRhs()}, add.getResult())))
+        return failure();
       ++adds;
       continue;
     }
     if (auto mul = dyn_cast<elm::MulOp>(op)) {
-      auto l = viewOf(mul.getLhs(), op), r = viewOf(mul.getRhs(), op);
-      if (failed(l) || failed(r))
+      if (failed(elementwise(Kind::Mul, {mul.getLhs(), mul.getRhs()}, mul.getResult())))
         return failure();
-      DevOp d{Kind::Mul, op};
-      d.in = {*l, *r};
-      d.out = newVt(l->channels);
-      a.views[mul.getResult()] = {d.out, 0, l->channels};
-      a.ops.push_back(d);
       continue;
     }
     if (auto sm = dyn_cast<elm::SoftmaxOp>(op)) {
-      auto x = viewOf(sm.getInput(), op);
-      if (failed(x))
+      if (failed(elementwise(Kind::Softmax, {sm.getInput()}, sm.getResult())))
         return failure();
-      DevOp d{Kind::Softmax, op};
-      d.in = {*x};
-      d.out = newVt(x->channels);
-      a.views[sm.getResult()] = {d.out, 0, x->channels};
-      a.ops.push_back(d);
       continue;
     }
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
@@ -989,32 +985,22 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
       emit(s);
       break;
     }
-    case Kind::Add: {
+    case Kind::Add:
+    case Kind::Mul: {
       isa::Eltwise e;
-      e.op = uint32_t(isa::EwOp::Add);
+      e.op = uint32_t(d.kind == Kind::Add ? isa::EwOp::Add : isa::EwOp::Mul);
       e.a_buf = ABUF, e.a_addr = at(d.in[0]), e.a_stride = S;
       e.b_buf = ABUF, e.b_addr = at(d.in[1]), e.b_stride = S;
       e.y_buf = ABUF, e.y_addr = uint32_t(addr[d.out]), e.y_stride = S;
       e.m_reg = R3;
       e.c = uint32_t(d.in[0].channels);
       emit(e);
-      if (++adds % 2 == 0) {
+      if (d.kind == Kind::Add && ++adds % 2 == 0) {
         closeRegion("layer " + std::to_string(layer));
         if (opts.progress)
           opts.progress(name, layer, int(m.layers));
         ++layer;
       }
-      break;
-    }
-    case Kind::Mul: {
-      isa::Eltwise e;
-      e.op = uint32_t(isa::EwOp::Mul);
-      e.a_buf = ABUF, e.a_addr = at(d.in[0]), e.a_stride = S;
-      e.b_buf = ABUF, e.b_addr = at(d.in[1]), e.b_stride = S;
-      e.y_buf = ABUF, e.y_addr = uint32_t(addr[d.out]), e.y_stride = S;
-      e.m_reg = R3;
-      e.c = uint32_t(d.in[0].channels);
-      emit(e);
       break;
     }
     case Kind::Softmax: {
