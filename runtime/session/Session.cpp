@@ -202,8 +202,10 @@ bool Session::run(const Program &p, const int32_t *tokens, uint32_t n, std::vect
   regs[isa::kRegPast] = uint32_t(past_);
   regs[isa::kRegNumTokens] = n;
   RunStatus st;
+  auto t0 = std::chrono::steady_clock::now();
   if (!device_->start(p.name, regs, error) || !device_->wait(st, error))
     return false;
+  deviceSeconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!st.ok()) {
     error = "device fault in " + p.name + " at instruction " + std::to_string(st.faultIndex) +
             ": " + st.message;
@@ -249,6 +251,7 @@ bool Session::generate(const std::vector<int32_t> &prompt, const GenerationOptio
     return false;
   auto t1 = clock::now();
   st.prefillSeconds = std::chrono::duration<double>(t1 - t0).count();
+  double device0 = deviceSeconds_;
   Sampler sampler(options.sampling);
   std::vector<int32_t> seen = prompt;
   const float *last = logits.data() + logits.size() - size_t(info_.vocab);
@@ -271,6 +274,7 @@ bool Session::generate(const std::vector<int32_t> &prompt, const GenerationOptio
     last = step.data();
   }
   st.decodeSeconds = std::chrono::duration<double>(clock::now() - t1).count();
+  st.decodeDeviceSeconds = deviceSeconds_ - device0;
   if (stats)
     *stats = st;
   return true;
@@ -349,4 +353,11 @@ bool Session::writeTrace(const std::string &path, std::string &error) const {
     error = path + ": cannot write";
   }
   return ok;
+}
+
+double Session::pcieSeconds(uint32_t ntok) const {
+  auto one = [&](double bytes) {
+    return target_.pcie.latencyUs * 1e-6 + bytes / (target_.pcie.bandwidthGBps * 1e9);
+  };
+  return one(double(ntok) * double(info_.hidden) * 2) + one(double(ntok) * double(info_.vocab) * 2);
 }

@@ -52,6 +52,9 @@ struct GenerationOptions {
 struct GenerationStats {
   int64_t promptTokens = 0, reusedTokens = 0, newTokens = 0;
   double prefillSeconds = 0, decodeSeconds = 0;
+  /// Of decodeSeconds, the time the device took (start to end of wait); the
+  /// rest is the host's per-token work: embedding, transfers, sampling.
+  double decodeDeviceSeconds = 0;
 };
 
 class Session {
@@ -85,6 +88,9 @@ public:
                 const std::function<bool(int32_t)> &onToken, std::vector<int32_t> &out,
                 std::string &error, GenerationStats *stats = nullptr);
 
+  /// Transfer time over the target's PCIe for one run of `ntok` tokens: the
+  /// embeddings in and the logits out (latency + bytes / bandwidth each).
+  double pcieSeconds(uint32_t ntok) const;
   /// The VCU128 timing model's prediction for one run of the decode (or
   /// prefill) program with `ntok` tokens after `past` cached ones.
   hw::TimingReport modelStep(bool decode, uint32_t past, uint32_t ntok) const;
@@ -128,6 +134,7 @@ private:
   int64_t past_ = 0;
   std::vector<int32_t> cached_; ///< the tokens whose keys/values the device holds
   std::vector<RunRecord> runs_;
+  double deviceSeconds_ = 0; ///< time spent in device runs so far
   std::unique_ptr<Tokenizer> tokenizer_;
 };
 
