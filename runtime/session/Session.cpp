@@ -285,7 +285,13 @@ hw::TimingReport Session::modelStep(bool decode, uint32_t past, uint32_t ntok) c
   regs[isa::kRegPos] = past;
   regs[isa::kRegPast] = past;
   regs[isa::kRegNumTokens] = ntok;
-  return hw::simulateTiming(target_, decode ? decode_.code : prefill_.code, regs);
+  // The program's regions (layers, head) from the manifest, for per-layer figures.
+  std::vector<hw::TimingRegion> regions;
+  for (const json &p : pkg_->manifest().at("programs"))
+    if (p.value("name", "") == (decode ? "decode" : "prefill") && p.contains("regions"))
+      for (const json &r : p["regions"])
+        regions.push_back({r.value("name", ""), r.value("first", 0u), r.value("last", 0u)});
+  return hw::simulateTiming(target_, decode ? decode_.code : prefill_.code, regs, regions);
 }
 
 bool Session::writeTrace(const std::string &path, std::string &error) const {

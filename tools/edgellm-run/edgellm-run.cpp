@@ -102,6 +102,13 @@ void printStats(const runtime::Session &s, const runtime::GenerationStats &st) {
                "HBM %.1f%% of the AXI ceiling\n",
                s.package().manifest()["target"]["name"].get<std::string>().c_str(),
                (long long)s.past(), r.ns / 1e3, 1e9 / r.ns, r.hbmUtilisation * 100);
+  std::string layers;
+  for (const auto &g : r.regions)
+    if (g.name.rfind("layer ", 0) == 0)
+      layers += " L" + g.name.substr(6) + " " + std::to_string(int(g.ns / 1e3 + 0.5)) + "us/" +
+                std::to_string(int(g.hbmUtilisation * 100 + 0.5)) + "%";
+  if (!layers.empty())
+    std::fprintf(stderr, "stats: modeled per layer (time/HBM use):%s\n", layers.c_str());
   // End to end per token: the device, PCIe in/out, and this host's own work
   // per token (measured: decode time outside the device runs).
   double host = st.newTokens > 1
