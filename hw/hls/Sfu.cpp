@@ -73,8 +73,7 @@ RMS_ROWS:
           s[l] = s[l] + v * v;
         }
     }
-    float mean = treeSum16(s) / float(in.c);
-    float rinv = 1.0f / std::sqrt(mean + eps);
+    float rinv = rmsInverse(treeSum16(s), in.c, eps);
   RMS_SCALE:
     for (uint64_t b = 0; b < blocks; ++b) {
 #pragma HLS loop_tripcount max = 4096
@@ -257,11 +256,7 @@ isa::Fault hls::execSiluMul(const isa::SiluMul &in, OnChip &oc) {
   return binaryRowwise(oc, {in.a_buf, in.a_addr, in.a_stride}, {in.b_buf, in.b_addr, in.b_stride},
                        false, {in.y_buf, in.y_addr, in.y_stride}, in.m, in.c,
                        [](uint16_t ah, uint16_t bh) {
-                         float a = f16ToF32(ah), b = f16ToF32(bh);
-                         float t = isaExp(-a);
-                         float d = 1.0f + t;
-                         float silu = a / d;
-                         return f32ToF16(silu * b);
+                         return f32ToF16(siluMul(f16ToF32(ah), f16ToF32(bh)));
                        });
 }
 

@@ -328,10 +328,7 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
         }
         float av = A.get(m, c), bv = B.get(bcast ? 0 : m, c);
         if (silu) {
-          float t = isaExp(-av);
-          float d = 1.0f + t;
-          float sl = av / d;
-          Y.put(m, c, sl * bv);
+          Y.put(m, c, siluMul(av, bv));
         } else {
           Y.put(m, c, op == uint32_t(EwOp::Add) ? av + bv : av * bv);
         }
@@ -377,8 +374,7 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
         row[c] = X.get(m, c);
         sq[c] = row[c] * row[c];
       }
-      float mean = laneTreeSum(sq) / float(n.c);
-      float rinv = 1.0f / std::sqrt(mean + eps);
+      float rinv = rmsInverse(laneTreeSum(sq), n.c, eps);
       for (uint64_t c = 0; c < n.c; ++c) {
         float v = row[c] * rinv;
         Y.put(m, c, v * gamma[c]);
@@ -588,11 +584,7 @@ bool GoldenModel::executeOne(const Pending &p, RunResult &r) {
       break;
     for (uint64_t m = 0; m < s.m; ++m) {
       for (uint64_t c = 0; c < s.c; ++c) {
-        float av = x.get(a, m, c), bv = x.get(b, m, c);
-        float t = isaExp(-av);
-        float d = 1.0f + t;
-        float silu = av / d;
-        x.put(y, m, c, silu * bv);
+        x.put(y, m, c, siluMul(x.get(a, m, c), x.get(b, m, c)));
       }
       x.padRow(y, m, s.c);
     }
@@ -611,8 +603,7 @@ bool GoldenModel::executeOne(const Pending &p, RunResult &r) {
         row[c] = x.get(xi, m, c);
         sq[c] = row[c] * row[c];
       }
-      float mean = laneTreeSum(sq) / float(n.c);
-      float rinv = 1.0f / std::sqrt(mean + eps);
+      float rinv = rmsInverse(laneTreeSum(sq), n.c, eps);
       for (uint64_t c = 0; c < n.c; ++c) {
         float v = row[c] * rinv;
         x.put(y, m, c, v * x.vec(n.g_buf, n.g_addr, c));

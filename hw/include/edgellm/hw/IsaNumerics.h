@@ -149,6 +149,22 @@ inline float treeSum16(const float in[kLanes]) {
   return s[0];
 }
 
+/// rms_norm step 3 (docs/isa.md): the row's inverse RMS from its tree-summed
+/// squares, 1 / sqrt(sum / C + eps), each step rounded in binary32.
+inline float rmsInverse(float sumSquares, uint32_t channels, float eps) {
+  float mean = sumSquares / float(channels);
+  return 1.0f / std::sqrt(mean + eps);
+}
+
+/// silu_mul (docs/isa.md): silu(a) * b = (a / (1 + exp(-a))) * b, each step
+/// rounded in binary32, with the ISA's exponential.
+inline float siluMul(float a, float b) {
+  float t = isaExp(-a);
+  float d = 1.0f + t;
+  float silu = a / d;
+  return silu * b;
+}
+
 //===----------------------------------------------------------------------===//
 // INT4 weights: groups of 128 with one FP16 scale, blocks of 2048
 //===----------------------------------------------------------------------===//
