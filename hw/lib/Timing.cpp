@@ -534,20 +534,50 @@ TimingReport hw::simulateTiming(const TargetDesc &t, const std::vector<isa::Inst
   return r;
 }
 
-void hw::writeChromeTrace(const TimingReport &r, std::ostream &os) {
+hw::ChromeTrace::ChromeTrace(std::vector<std::string> extraTracks) {
+  for (unsigned e = 0; e < 4; ++e)
+    tracks_.push_back(timingEngineName(e));
+  tracks_.insert(tracks_.end(), extraTracks.begin(), extraTracks.end());
+}
+
+void hw::ChromeTrace::span(unsigned track, const std::string &name, double startNs,
+                           double endNs) {
   // Timestamps in microseconds, as the format wants.
   std::ostringstream out;
   out.precision(12);
+  out << ",\n{\"name\":\"" << name << "\",\"ph\":\"X\",\"pid\":1,\"tid\":" << track
+      << ",\"ts\":" << startNs * 1e-3 << ",\"dur\":" << (endNs - startNs) * 1e-3 << "}";
+  events_ += out.str();
+}
+
+void hw::ChromeTrace::marker(const std::string &name, double atNs) {
+  std::ostringstream out;
+  out.precision(12);
+  out << ",\n{\"name\":\"" << name << "\",\"ph\":\"i\",\"s\":\"g\",\"pid\":1,\"tid\":0,\"ts\":"
+      << atNs * 1e-3 << "}";
+  events_ += out.str();
+}
+
+void hw::ChromeTrace::add(const TimingReport &r, double offsetNs) {
+  for (const TimingEvent &ev : r.events)
+    span(ev.engine, std::string(ev.mnemonic) + " #" + std::to_string(ev.index),
+         offsetNs + ev.startNs, offsetNs + ev.endNs);
+}
+
+void hw::ChromeTrace::write(std::ostream &os) const {
+  std::ostringstream out;
   out << "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[";
-  for (unsigned e = 0; e < 4; ++e)
+  for (unsigned e = 0; e < tracks_.size(); ++e)
     out << (e ? "," : "") << "\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":" << e
-        << ",\"args\":{\"name\":\"" << timingEngineName(e) << "\"}}"
+        << ",\"args\":{\"name\":\"" << tracks_[e] << "\"}}"
         << ",\n{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,\"tid\":" << e
         << ",\"args\":{\"sort_index\":" << e << "}}";
-  for (const TimingEvent &ev : r.events)
-    out << ",\n{\"name\":\"" << ev.mnemonic << " #" << ev.index
-        << "\",\"ph\":\"X\",\"pid\":1,\"tid\":" << ev.engine << ",\"ts\":" << ev.startNs * 1e-3
-        << ",\"dur\":" << (ev.endNs - ev.startNs) * 1e-3 << "}";
-  out << "\n]}\n";
+  out << events_ << "\n]}\n";
   os << out.str();
+}
+
+void hw::writeChromeTrace(const TimingReport &r, std::ostream &os) {
+  ChromeTrace t;
+  t.add(r);
+  t.write(os);
 }

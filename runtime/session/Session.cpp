@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include <sys/mman.h>
@@ -55,7 +56,6 @@ std::unique_ptr<Session> Session::open(const std::string &path, std::string &err
     // KV cache, DDR up to the last region (programs included).
     if (options.device == "sim") {
       auto sim = std::make_unique<SimDevice>(s->target_);
-      s->sim_ = sim.get();
       if (options.randomIssueSeed)
         sim->setRandomIssue(options.randomIssueSeed);
       s->device_ = std::move(sim);
@@ -280,7 +280,8 @@ bool Session::generate(const std::vector<int32_t> &prompt, const GenerationOptio
   return true;
 }
 
-hw::TimingReport Session::modelStep(bool decode, uint32_t past, uint32_t ntok) const {
+hw::TimingReport Session::modelStep(bool decode, uint32_t past, uint32_t ntok,
+                                    bool keepEvents) const {
   std::array<uint32_t, isa::kNumRegs> regs{};
   regs[isa::kRegPos] = past;
   regs[isa::kRegPast] = past;
@@ -291,79 +292,51 @@ hw::TimingReport Session::modelStep(bool decode, uint32_t past, uint32_t ntok) c
     if (p.value("name", "") == (decode ? "decode" : "prefill") && p.contains("regions"))
       for (const json &r : p["regions"])
         regions.push_back({r.value("name", ""), r.value("first", 0u), r.value("last", 0u)});
-  return hw::simulateTiming(target_, decode ? decode_.code : prefill_.code, regs, regions);
+  return hw::simulateTiming(target_, decode ? decode_.code : prefill_.code, regs, regions,
+                            keepEvents);
 }
 
 bool Session::writeTrace(const std::string &path, std::string &error) const {
-  std::string tmp = path + ".tmp";
-  FILE *f = std::fopen(tmp.c_str(), "w");
-  if (!f) {
-    error = path + ": cannot write";
-    return false;
-  }
-  std::fprintf(f, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[");
-  const char *tracks[5] = {"dispatch", "load DMA", "compute", "store DMA", "PCIe"};
-  for (int e = 0; e < 5; ++e)
-    std::fprintf(f,
-                 "%s\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%d,"
-                 "\"args\":{\"name\":\"%s\"}},\n{\"name\":\"thread_sort_index\",\"ph\":\"M\","
-                 "\"pid\":1,\"tid\":%d,\"args\":{\"sort_index\":%d}}",
-                 e ? "," : "", e, tracks[e], e, e);
-  // PCIe: the step's embeddings in, its logits out (latency + bytes / rate).
-  auto pcieNs = [&](double bytes) {
-    return target_.pcie.latencyUs * 1e3 + bytes / target_.pcie.bandwidthGBps;
-  };
+  hw::ChromeTrace trace({"PCIe"});
+  const unsigned pcie = 4;
   double t = 0;
   for (size_t i = 0; i < runs_.size(); ++i) {
     const RunRecord &r = runs_[i];
+    std::string run = " (run " + std::to_string(i) + ")";
     double in = pcieNs(double(r.ntok) * double(info_.hidden) * 2);
-    std::fprintf(f,
-                 ",\n{\"name\":\"embeddings in (run %zu)\",\"ph\":\"X\",\"pid\":1,"
-                 "\"tid\":4,\"ts\":%.6f,\"dur\":%.6f}",
-                 i, t * 1e-3, in * 1e-3);
+    trace.span(pcie, "embeddings in" + run, t, t + in);
     t += in;
-    std::array<uint32_t, isa::kNumRegs> regs{};
-    regs[isa::kRegPos] = r.past;
-    regs[isa::kRegPast] = r.past;
-    regs[isa::kRegNumTokens] = r.ntok;
-    hw::TimingReport tr =
-        hw::simulateTiming(target_, r.decode ? decode_.code : prefill_.code, regs, {}, true);
+    hw::TimingReport tr = modelStep(r.decode, r.past, r.ntok, true);
     if (!tr.ok()) {
-      std::fclose(f);
-      std::remove(tmp.c_str());
       error = "timing model: " + tr.error;
       return false;
     }
-    std::fprintf(f,
-                 ",\n{\"name\":\"%s run %zu: %u tokens after %u\",\"ph\":\"i\",\"s\":\"g\","
-                 "\"pid\":1,\"tid\":0,\"ts\":%.6f}",
-                 r.decode ? "decode" : "prefill", i, r.ntok, r.past, t * 1e-3);
-    for (const hw::TimingEvent &ev : tr.events)
-      std::fprintf(f,
-                   ",\n{\"name\":\"%s #%u\",\"ph\":\"X\",\"pid\":1,\"tid\":%u,"
-                   "\"ts\":%.6f,\"dur\":%.6f}",
-                   ev.mnemonic, ev.index, ev.engine, (t + ev.startNs) * 1e-3,
-                   (ev.endNs - ev.startNs) * 1e-3);
+    trace.marker(std::string(r.decode ? "decode" : "prefill") + " run " + std::to_string(i) +
+                     ": " + std::to_string(r.ntok) + " tokens after " + std::to_string(r.past),
+                 t);
+    trace.add(tr, t);
     t += tr.ns;
     double out = pcieNs(double(r.ntok) * double(info_.vocab) * 2);
-    std::fprintf(f,
-                 ",\n{\"name\":\"logits out (run %zu)\",\"ph\":\"X\",\"pid\":1,"
-                 "\"tid\":4,\"ts\":%.6f,\"dur\":%.6f}",
-                 i, t * 1e-3, out * 1e-3);
+    trace.span(pcie, "logits out" + run, t, t + out);
     t += out;
   }
-  std::fprintf(f, "\n]}\n");
-  bool ok = std::fclose(f) == 0 && std::rename(tmp.c_str(), path.c_str()) == 0;
-  if (!ok) {
+  std::string tmp = path + ".tmp";
+  std::ofstream f(tmp);
+  trace.write(f);
+  f.close();
+  if (!f || std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
     error = path + ": cannot write";
+    return false;
   }
-  return ok;
+  return true;
+}
+
+double Session::pcieNs(double bytes) const {
+  return target_.pcie.latencyUs * 1e3 + bytes / target_.pcie.bandwidthGBps;
 }
 
 double Session::pcieSeconds(uint32_t ntok) const {
-  auto one = [&](double bytes) {
-    return target_.pcie.latencyUs * 1e-6 + bytes / (target_.pcie.bandwidthGBps * 1e9);
-  };
-  return one(double(ntok) * double(info_.hidden) * 2) + one(double(ntok) * double(info_.vocab) * 2);
+  return 1e-9 * (pcieNs(double(ntok) * double(info_.hidden) * 2) +
+                 pcieNs(double(ntok) * double(info_.vocab) * 2));
 }

@@ -93,7 +93,8 @@ public:
   double pcieSeconds(uint32_t ntok) const;
   /// The VCU128 timing model's prediction for one run of the decode (or
   /// prefill) program with `ntok` tokens after `past` cached ones.
-  hw::TimingReport modelStep(bool decode, uint32_t past, uint32_t ntok) const;
+  hw::TimingReport modelStep(bool decode, uint32_t past, uint32_t ntok,
+                             bool keepEvents = false) const;
 
   /// Every program run so far (what the trace replays on the timing model).
   struct RunRecord {
@@ -121,11 +122,12 @@ private:
   };
   bool run(const Program &p, const int32_t *tokens, uint32_t n, std::vector<float> &logits,
            std::string &error);
+  /// PCIe time of one transfer of `bytes` (the target's latency + bandwidth).
+  double pcieNs(double bytes) const;
 
   std::unique_ptr<package::Package> pkg_;
   hw::TargetDesc target_;
   std::unique_ptr<Device> device_;
-  class SimDevice *sim_ = nullptr; ///< the device when it is the simulator
   std::string deviceNote_;
   Program prefill_, decode_;
   ModelInfo info_;

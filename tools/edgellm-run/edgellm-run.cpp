@@ -249,12 +249,10 @@ int main(int argc, char **argv) {
       return 1;
     }
     if (generate > 0) {
+      runtime::Sampler greedy({}); // temperature 0: the first of the largest logits
       std::vector<float> last(logits.end() - long(V), logits.end());
       for (long g = 0; g < generate; ++g) {
-        int32_t best = 0;
-        for (size_t v = 1; v < V; ++v)
-          if (last[v] > last[size_t(best)])
-            best = int32_t(v);
+        int32_t best = greedy.next(last.data(), int64_t(V), {});
         std::printf("%s%d", g ? "," : "", best);
         std::fflush(stdout);
         last.clear();

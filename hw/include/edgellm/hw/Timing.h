@@ -75,8 +75,27 @@ TimingReport simulateTiming(const TargetDesc &t, const std::vector<isa::Instruct
                             const std::vector<TimingRegion> &regions = {},
                             bool keepEvents = false);
 
-/// Chrome / Perfetto trace JSON (chrome://tracing, ui.perfetto.dev): one track
-/// per engine, one complete event per instruction named "<mnemonic> #<index>".
+/// A Chrome / Perfetto trace (chrome://tracing, ui.perfetto.dev) built up
+/// from timing reports and other spans, times in ns: tracks 0-3 are the
+/// engines (timingEngineName), further tracks are named by the caller.
+class ChromeTrace {
+public:
+  explicit ChromeTrace(std::vector<std::string> extraTracks = {});
+  /// One complete event per instruction of `r` ("<mnemonic> #<index>"),
+  /// shifted by `offsetNs`.
+  void add(const TimingReport &r, double offsetNs = 0);
+  /// A complete event on `track`.
+  void span(unsigned track, const std::string &name, double startNs, double endNs);
+  /// An instant marker across the whole timeline.
+  void marker(const std::string &name, double atNs);
+  void write(std::ostream &os) const;
+
+private:
+  std::vector<std::string> tracks_;
+  std::string events_;
+};
+
+/// The trace of one report: ChromeTrace().add(r).write(os).
 void writeChromeTrace(const TimingReport &r, std::ostream &os);
 
 /// The cost of one instruction whose dynamic fields are already resolved, on
