@@ -75,6 +75,9 @@ struct DevOp {
   int64_t heads = 0, headDim = 0, rotDim = 0;
   isa::PairMode pairs = isa::PairMode::Interleaved;
   bool streamOut = false; ///< linear whose result only leaves the device: tiles go to DDR
+  /// The transformer layer (a block ends with its second residual add);
+  /// `layers` for the final norm and output layer.
+  int layer = 0;
 };
 
 struct Analysis {
@@ -196,7 +199,6 @@ Value rotaryTable(Value v) {
 
 LogicalResult Lowering::analyse() {
   ModelShape &m = plan.model;
-  int adds = 0;
   for (Operation &opRef : func.getBody().front()) {
     Operation *op = &opRef;
     if (auto emb = dyn_cast<elm::EmbeddingOp>(op)) {
@@ -424,7 +426,6 @@ LogicalResult Lowering::analyse() {
     if (auto add = dyn_cast<elm::AddOp>(op)) {
       if (failed(elementwise(Kind::Add, {add.getLhs(), add.getRhs()}, add.getResult())))
         return failure();
-      ++adds;
       continue;
     }
     if (auto mul = dyn_cast<elm::MulOp>(op)) {
@@ -526,7 +527,11 @@ LogicalResult Lowering::analyse() {
   if (m.layers == 0)
     return func.emitError("no attention layer was raised: nothing to run on the device");
   m.vocab = a.vtChannels[a.outputVt];
-  (void)adds;
+  int adds = 0;
+  for (DevOp &d : a.ops) {
+    d.layer = std::min<int>(adds / 2, int(m.layers));
+    adds += d.kind == Kind::Add;
+  }
   return success();
 }
 
@@ -773,7 +778,6 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
   }
   std::vector<ProgramRegion> regions;
   uint32_t regionStart = 0;
-  int adds = 0, layer = 0;
   auto closeRegion = [&](const std::string &n) {
     if (code.size() > regionStart)
       regions.push_back({n, regionStart, uint32_t(code.size() - 1)});
@@ -995,12 +999,6 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
       e.m_reg = R3;
       e.c = uint32_t(d.in[0].channels);
       emit(e);
-      if (d.kind == Kind::Add && ++adds % 2 == 0) {
-        closeRegion("layer " + std::to_string(layer));
-        if (opts.progress)
-          opts.progress(name, layer, int(m.layers));
-        ++layer;
-      }
       break;
     }
     case Kind::Softmax: {
@@ -1028,6 +1026,12 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
       }
       break;
     }
+    }
+    // A layer's region ends with its last op.
+    if (d.layer < m.layers && (i + 1 == a.ops.size() || a.ops[i + 1].layer != d.layer)) {
+      closeRegion("layer " + std::to_string(d.layer));
+      if (opts.progress)
+        opts.progress(name, d.layer, int(m.layers));
     }
     // Free what dies here.
     for (const View &v : d.in)
@@ -1075,17 +1079,11 @@ FailureOr<DevicePlan> Lowering::run() {
     } else if (w.encoding == WeightEncoding::F16Tiles) {
       plan.weightFormat = "f16";
     }
-  // Layers of each weight, for the report (the n-th attention's layer).
-  {
-    int layer = 0, adds = 0;
-    for (DevOp &d : a.ops) {
-      for (int idx : {d.weight, d.bias, d.gamma})
-        if (idx >= 0 && plan.weights[idx].layer < 0)
-          plan.weights[idx].layer = layer < plan.model.layers ? layer : -1;
-      if (d.kind == Kind::Add && ++adds % 2 == 0)
-        ++layer;
-    }
-  }
+  // Layers of each weight, for the report.
+  for (DevOp &d : a.ops)
+    for (int idx : {d.weight, d.bias, d.gamma})
+      if (idx >= 0 && plan.weights[idx].layer < 0)
+        plan.weights[idx].layer = d.layer < plan.model.layers ? d.layer : -1;
   // Capacities: prefill as large as fits (<= 128 tokens), decode 1.
   uint32_t maxS = opts.prefillTokens ? opts.prefillTokens : 128;
   maxS = std::min<uint32_t>(maxS, plan.maxContext);
