@@ -14,6 +14,7 @@
 #define EDGELLM_RUNTIME_DEVICE_DEVICE_H
 
 #include "edgellm/hw/Isa.h"
+#include "runtime/package/PackageFormat.h"
 
 #include <array>
 #include <cstdint>
@@ -72,8 +73,13 @@ public:
     uint64_t bytes = 0;
   };
   /// Loads the package's HBM images (read-only bytes that outlive the
-  /// device); by default channel by channel with writeShared.
-  virtual bool loadHbmImages(const std::vector<ChannelImage> &images, std::string &error) {
+  /// device); by default channel by channel with writeShared. `tiles`: the
+  /// INT4 weight tiles in them (the manifest's weight_map), which a device
+  /// may also keep in a form of its own (the sim relays them for its
+  /// kernels); the HBM contents are the images either way.
+  virtual bool loadHbmImages(const std::vector<ChannelImage> &images,
+                             const std::vector<package::WeightTile> &tiles, std::string &error) {
+    (void)tiles;
     for (const ChannelImage &c : images)
       if (!writeShared(isa::ExtMem::Hbm, (uint64_t(c.channel) << 23) * isa::kBeatBytes, c.data,
                        c.bytes, error))

@@ -22,7 +22,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define EDGELLM_X86 1
-#define EDGELLM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq")))
+#define EDGELLM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx512vbmi")))
 #endif
 
 using namespace edgellm;
@@ -40,7 +40,7 @@ CpuLevel kernels::detectCpuLevel() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-      __builtin_cpu_supports("avx512dq"))
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vbmi"))
     return CpuLevel::Avx512;
 #endif
   return CpuLevel::Scalar;
@@ -84,6 +84,29 @@ inline int64_t alignedTerm(uint32_t sig, unsigned shift, bool xneg, int w) {
 
 } // namespace
 
+/// Up to four corrections of one group j (of its block of 16) for the
+/// AVX-512 kernel, applied to the row's group in registers: the (w + 8)
+/// nibble vectors lo (low nibbles, even inputs) and hi (odd inputs) of its
+/// 64 payload bytes, concatenated as a 128-byte table, are permuted by `idx`
+/// so that correction c's nibble lands in byte 4j + c (other bytes zeroed by
+/// `mask`); plus 16c (kCorrBase), it indexes `tab` (bytes 16c .. 16c + 15:
+/// t[w + 8] + 8, unsigned), and the 4 bytes add up into dword lane j.
+struct alignas(64) CorrRound {
+  uint8_t idx[64];
+  uint8_t tab[64];
+  uint64_t mask;
+  uint32_t group; ///< j, within its block of 16 groups
+};
+
+/// The same correction for weights relaid as lanes = rows (q4ToLanes): the
+/// input's nibble is at bit `shift` of every lane of the group's dword
+/// vector `vec`, and t[n] is its correction for the raw (two's complement)
+/// nibble n, as int32 lanes for a lane permutation.
+struct CorrLanes {
+  int32_t t[16];
+  uint32_t vec, shift;
+};
+
 struct MmQ4Kernel::Prepared {
   uint32_t m = 0, k = 0, groups = 0;
   std::vector<uint16_t> bits;   ///< [m][k]
@@ -93,14 +116,13 @@ struct MmQ4Kernel::Prepared {
   std::vector<uint8_t> special; ///< [m][groups]: an inf/NaN input (golden path)
   std::vector<std::vector<uint32_t>> corrBegin; ///< [m][groups + 1]
   std::vector<std::vector<Corr>> corr;          ///< [m][...]
-  /// [m][...]: the same corrections indexed by the raw dense payload byte
-  /// holding the input (two's complement nibbles): one table read per row.
-  std::vector<std::vector<std::array<int8_t, 256>>> corrRaw;
-  /// [m][...]: byte offset in a dense row of the payload byte holding the
-  /// input of each correction, and its group.
-  std::vector<std::vector<uint32_t>> corrOff, corrGroup;
-  /// [m][blocks]: the block has a group with an inf/NaN input.
-  std::vector<std::vector<uint8_t>> blockSpecial;
+  /// [m][...]: the same corrections in rounds of four (CorrRound), the
+  /// rounds of group g from roundBegin[m][g]; sub[m][g] = 8 sum X + 8 per
+  /// correction (the bias of the rounds' unsigned tables).
+  std::vector<std::vector<CorrRound>> rounds;
+  std::vector<std::vector<uint32_t>> roundBegin;
+  std::vector<int32_t> sub; ///< [m][groups]
+  std::vector<std::vector<CorrLanes>> corrLanes; ///< [m][...]: the same, as CorrLanes
 
   /// Plane position of input i of a group: the weight image keeps the low
   /// nibbles (even inputs) of the 64 payload bytes, then the high ones.
@@ -167,22 +189,38 @@ struct MmQ4Kernel::Prepared {
       sumX[gi] = sum;
     }
     cb[groups] = uint32_t(cl.size());
-    std::vector<std::array<int8_t, 256>> &raw = corrRaw[t];
-    raw.resize(cl.size());
-    corrOff[t].resize(cl.size());
-    corrGroup[t].resize(cl.size());
-    constexpr uint32_t GB = kQuantBlock / kQuantGroup;
-    constexpr uint32_t blockBytes = (1 + kQuantBlock / 2 / kBeatBytes) * kBeatBytes;
-    for (uint32_t g = 0; g < groups; ++g)
+    std::vector<CorrRound> &rv = rounds[t];
+    std::vector<uint32_t> &rb = roundBegin[t];
+    rv.clear();
+    rb.assign(groups + 1, 0);
+    for (uint32_t g = 0; g < groups; ++g) {
+      rb[g] = uint32_t(rv.size());
       for (uint32_t c = cb[g]; c < cb[g + 1]; ++c) {
-        for (unsigned b = 0; b < 256; ++b)
-          raw[c][b] = cl[c].t[((b ^ 0x88) >> (4 * (cl[c].index & 1))) & 0xf];
-        corrOff[t][c] = (g / GB) * blockBytes + kBeatBytes + (g % GB) * 64 + cl[c].index / 2;
-        corrGroup[t][c] = g;
+        unsigned lane = (c - cb[g]) % 4;
+        if (lane == 0) {
+          rv.emplace_back();
+          std::memset(&rv.back(), 0, sizeof(CorrRound));
+          rv.back().group = g % 16;
+        }
+        CorrRound &r = rv.back();
+        unsigned i = cl[c].index, byte = 4 * (g % 16) + lane;
+        r.idx[byte] = uint8_t((i & 1) * 64 + i / 2);
+        for (unsigned n = 0; n < 16; ++n)
+          r.tab[16 * lane + n] = uint8_t(cl[c].t[n] + 8);
+        r.mask |= uint64_t(1) << byte;
       }
-    blockSpecial[t].assign((groups + GB - 1) / GB, 0);
-    for (uint32_t g = 0; g < groups; ++g)
-      blockSpecial[t][g / GB] |= special[uint64_t(t) * groups + g];
+      sub[uint64_t(t) * groups + g] = 8 * sumX[uint64_t(t) * groups + g] + 8 * int32_t(cb[g + 1] - cb[g]);
+    }
+    rb[groups] = uint32_t(rv.size());
+    std::vector<CorrLanes> &cv = corrLanes[t];
+    cv.resize(cl.size());
+    for (size_t c = 0; c < cl.size(); ++c) {
+      unsigned i = cl[c].index;
+      for (unsigned n = 0; n < 16; ++n)
+        cv[c].t[n] = cl[c].t[n ^ 8];
+      cv[c].vec = i / 8;
+      cv[c].shift = 4 * (i % 8);
+    }
   }
 };
 
@@ -195,6 +233,21 @@ float specialGroup(const uint16_t *x, const uint8_t *img, unsigned count, uint8_
   for (unsigned i = 0; i < kQuantGroup; ++i)
     w[i] = int8_t((((img[i / 2] ^ xm) >> (4 * (i & 1))) & 0xf) - 8);
   return isa::q4GroupDot(x, w, count);
+}
+
+/// Y[m, n] = FP16(acc + bias[n]) (the bias when present), the golden
+/// model's last two steps.
+inline void storeOutput(const MmQ4Args &a, uint32_t m, uint64_t n, float acc) {
+  if (a.bias)
+    acc = acc + isa::f16ToF32(load16(a.bias + n * 2));
+  store16(a.y + elem(a.yStride, m, n), isa::f32ToF16(acc));
+}
+
+/// Zeroes the padding lanes of Y's last beat (channels n .. 16 * ceil(n / 16)).
+inline void zeroPadding(const MmQ4Args &a) {
+  for (uint32_t m = 0; m < a.m; ++m)
+    for (uint64_t c = a.n; c % kLanes; ++c)
+      store16(a.y + elem(a.yStride, m, c), 0);
 }
 
 /// Row image: per group 64 bytes of (w + 8) nibbles (input 2b low, 2b + 1
@@ -249,8 +302,62 @@ void groupSumsScalar(const uint8_t *const *imgs, unsigned rows, uint32_t groups,
   }
 }
 
+/// Everything one token needs from a prepared activation vector.
+struct TokenView {
+  const int8_t *planes;
+  const int32_t *sumX;
+  const float *pow2;
+  const uint8_t *special;
+  const uint32_t *corrBegin;
+  const Corr *corr;
+  const CorrRound *rounds;
+  const uint32_t *roundBegin;
+  const int32_t *sub;
+  const CorrLanes *corrLanes;
+  const uint16_t *bits;
+  uint32_t k, groups;
+};
+
+/// Where the 16 rows of a block are: the 64 bytes of group g of row r are at
+/// rows[r] + goff[g], as (w + 8) nibbles ^ xm (0 for row images, 0x88 for
+/// the dense payload read in place: two's complement nibbles); the group's
+/// scale is scalesT[g * 16 + r]. Rows past the block's end repeat row 0.
+struct Rows16 {
+  const uint8_t *rows[16];
+  const uint32_t *goff;
+  uint8_t xm;
+  const float *scalesT;
+};
+
 #ifdef EDGELLM_X86
-/// Lane r = the sum of the 16 lanes of v[r] (exact integer sums).
+/// 16 x 16 int32 transpose: lane j of v[i] becomes lane i of v[j].
+EDGELLM_AVX512 inline void transpose16(__m512i v[16]) {
+  __m512i a[16], b[16];
+  for (unsigned i = 0; i < 16; i += 2) {
+    a[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+    a[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+  }
+  for (unsigned i = 0; i < 16; i += 4) {
+    b[i] = _mm512_unpacklo_epi64(a[i], a[i + 2]);
+    b[i + 1] = _mm512_unpackhi_epi64(a[i], a[i + 2]);
+    b[i + 2] = _mm512_unpacklo_epi64(a[i + 1], a[i + 3]);
+    b[i + 3] = _mm512_unpackhi_epi64(a[i + 1], a[i + 3]);
+  }
+  // b[4u + s], 128-bit part p: lane 4p + s of rows 4u .. 4u + 3. Gather the
+  // parts: lane 4p + s of all 16 rows goes to v[4p + s].
+  for (unsigned s = 0; s < 4; ++s) {
+    __m512i c0 = _mm512_shuffle_i32x4(b[s], b[4 + s], 0x88);
+    __m512i c1 = _mm512_shuffle_i32x4(b[s], b[4 + s], 0xdd);
+    __m512i c2 = _mm512_shuffle_i32x4(b[8 + s], b[12 + s], 0x88);
+    __m512i c3 = _mm512_shuffle_i32x4(b[8 + s], b[12 + s], 0xdd);
+    v[s] = _mm512_shuffle_i32x4(c0, c2, 0x88);
+    v[8 + s] = _mm512_shuffle_i32x4(c0, c2, 0xdd);
+    v[4 + s] = _mm512_shuffle_i32x4(c1, c3, 0x88);
+    v[12 + s] = _mm512_shuffle_i32x4(c1, c3, 0xdd);
+  }
+}
+
+/// Lane j = the sum of the 16 lanes of v[j] (exact integer sums).
 EDGELLM_AVX512 inline __m512i reduce16(__m512i v[16]) {
   __m512i a[8], b[4];
   for (unsigned i = 0; i < 8; ++i)
@@ -266,168 +373,237 @@ EDGELLM_AVX512 inline __m512i reduce16(__m512i v[16]) {
   return _mm512_add_epi32(_mm512_shuffle_i32x4(c01, c23, 0x88),
                           _mm512_shuffle_i32x4(c01, c23, 0xdd));
 }
-#endif
 
-/// Everything one token needs from a prepared activation vector.
-struct TokenView {
-  const int8_t *planes;
-  const int32_t *sumX;
-  const float *pow2;
-  const uint8_t *special;
-  const uint32_t *corrBegin;
-  const Corr *corr;
-  const std::array<int8_t, 256> *corrRaw;
-  const uint32_t *corrOff, *corrGroup;
-  const uint8_t *blockSpecial;
-  const uint16_t *bits;
-  uint32_t k, groups;
-};
-
-#ifdef EDGELLM_X86
-/// acc[r] for 16 rows (lanes; missing rows repeat row 0): the golden
-/// sequence acc = acc + (float(S_g) * 2^(E_g - 33)) * scale_g over the groups,
-/// with the groups' integer sums reduced across rows into lanes. Group g of
-/// row r is the 64 bytes at rows[r] + goff[g]: a row image ((w + 8) nibbles,
-/// xm = 0) or the dense payload itself (two's complement nibbles, xm = 0x88:
-/// w + 8 = nibble ^ 8).
-EDGELLM_AVX512 void rows16Avx512(const uint8_t *const rows[16], const uint32_t *goff, uint8_t xm,
-                                 const float *scalesT, const TokenView &t, float out[16],
-                                 uint64_t rowStride, unsigned nrows) {
-  // Row r at rows[0] + r * rowStride (rows past nrows repeat row 0): the
-  // corrections gather the 16 rows' bytes of an input at once.
-  alignas(64) int32_t ridx[16];
-  for (unsigned r = 0; r < 16; ++r)
-    ridx[r] = int32_t(r < nrows ? r * rowStride : 0);
-  const __m512i vidx = _mm512_load_si512(ridx);
+/// The dot product of one row's group with the token's digit planes: the
+/// dword lanes' sums (4 inputs each) of (w + 8) * X; lo and hi are the
+/// group's (w + 8) nibble vectors (even and odd inputs).
+EDGELLM_AVX512 inline __m512i groupDot(const uint8_t *w, const int8_t *p, __m512i xlo, __m512i xhi,
+                                       __m512i &lo, __m512i &hi) {
   const __m512i nib = _mm512_set1_epi8(0x0f);
-  const __m512i xlo = _mm512_set1_epi8(char(xm & 0x0f)), xhi = _mm512_set1_epi8(char(xm >> 4));
   const __m512i zero = _mm512_setzero_si512();
+  __m512i wv = _mm512_loadu_si512(w);
+  // (A ^ B) & C: the nibbles as w + 8.
+  lo = _mm512_ternarylogic_epi32(wv, xlo, nib, 0x28);
+  hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(wv, 4), xhi, nib, 0x28);
+  // The three digits' sums (independent, short dependency chains):
+  // d0 part + 2^8 (d1 part + 2^8 d2 part).
+  __m512i a0 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo, _mm512_loadu_si512(p)), hi,
+                                   _mm512_loadu_si512(p + 64));
+  __m512i a1 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo, _mm512_loadu_si512(p + 128)), hi,
+                                   _mm512_loadu_si512(p + 192));
+  __m512i a2 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo, _mm512_loadu_si512(p + 256)), hi,
+                                   _mm512_loadu_si512(p + 320));
+  return _mm512_add_epi32(a0, _mm512_slli_epi32(_mm512_add_epi32(a1, _mm512_slli_epi32(a2, 8)), 8));
+}
+
+/// acc + one correction round (CorrRound) of a group with nibbles lo, hi.
+EDGELLM_AVX512 inline __m512i corrRound(const CorrRound &c, __m512i lo, __m512i hi, __m512i acc) {
+  // Byte 4j + c: 16c, correction c's table in CorrRound::tab.
+  const __m512i corrBase = _mm512_set1_epi32(0x30201000);
+  __m512i n = _mm512_maskz_permutex2var_epi8(c.mask, lo, _mm512_load_si512(c.idx), hi);
+  __m512i v = _mm512_maskz_permutexvar_epi8(c.mask, _mm512_or_si512(n, corrBase), _mm512_load_si512(c.tab));
+  return _mm512_dpbusd_epi32(acc, v, _mm512_set1_epi8(1));
+}
+
+/// One row, one token: S[g] = the exact integer group sums sum (w + 8) X -
+/// 8 sum X + the corrections, for all groups (S: whole blocks of 16). The
+/// row's groups are read one after the other (one sequential stream,
+/// prefetched `pfDist` ahead). Per group the dot product is in dword lanes
+/// (4 inputs each); then the block's correction rounds add to lanes of
+/// their own, and per 16 groups the lanes are reduced into S, one group
+/// per lane.
+EDGELLM_AVX512 void rowSumsAvx512(const Rows16 &b, unsigned r, const TokenView &t,
+                                  uint64_t pfDist, int32_t *S) {
+  const __m512i xlo = _mm512_set1_epi8(char(b.xm & 0x0f)), xhi = _mm512_set1_epi8(char(b.xm >> 4));
+  const uint8_t *row = b.rows[r];
+  __m512i tv[16], lo[16], hi[16];
+  for (uint32_t g0 = 0; g0 < t.groups; g0 += 16) {
+    const uint32_t ng = std::min<uint32_t>(16, t.groups - g0);
+    const uint32_t *goff = b.goff + g0;
+    const int8_t *planes = t.planes + uint64_t(g0) * kPlaneBytes;
+    if (ng == 16) {
+#pragma GCC unroll 16
+      for (uint32_t j = 0; j < 16; ++j) {
+        const uint8_t *w = row + goff[j];
+        _mm_prefetch(reinterpret_cast<const char *>(w + pfDist), _MM_HINT_T0);
+        tv[j] = groupDot(w, planes + j * kPlaneBytes, xlo, xhi, lo[j], hi[j]);
+      }
+    } else {
+      for (uint32_t j = 0; j < 16; ++j)
+        tv[j] = j < ng ? groupDot(row + goff[j], planes + j * kPlaneBytes, xlo, xhi, lo[j], hi[j])
+                       : _mm512_setzero_si512();
+    }
+    // The block's corrections (their count varies: one loop per block),
+    // summed into lane j of C (four accumulators: short dependency chains).
+    auto round = [&](const CorrRound &c, __m512i acc) {
+      return corrRound(c, lo[c.group], hi[c.group], acc);
+    };
+    __m512i C0 = _mm512_setzero_si512(), C1 = C0, C2 = C0, C3 = C0;
+    uint32_t k = t.roundBegin[g0];
+    const uint32_t e = t.roundBegin[g0 + ng];
+    for (; k + 4 <= e; k += 4) {
+      C0 = round(t.rounds[k], C0);
+      C1 = round(t.rounds[k + 1], C1);
+      C2 = round(t.rounds[k + 2], C2);
+      C3 = round(t.rounds[k + 3], C3);
+    }
+    for (; k < e; ++k)
+      C0 = round(t.rounds[k], C0);
+    __m512i C = _mm512_add_epi32(_mm512_add_epi32(C0, C1), _mm512_add_epi32(C2, C3));
+    const __mmask16 valid = __mmask16((1u << ng) - 1);
+    _mm512_storeu_si512(S + g0, _mm512_sub_epi32(_mm512_add_epi32(reduce16(tv), C),
+                                                 _mm512_maskz_loadu_epi32(valid, t.sub + g0)));
+  }
+}
+
+/// The scales of 16 dense rows read in place, transposed to scalesT[g * 16 + r].
+EDGELLM_AVX512 void scalesInPlaceAvx512(const uint8_t *const rows[16], uint32_t G, float *scalesT) {
+  constexpr uint32_t GB = kQuantBlock / kQuantGroup;
+  constexpr uint32_t blockBytes = (1 + kQuantBlock / 2 / kBeatBytes) * kBeatBytes;
+  for (uint32_t g0 = 0; g0 < G; g0 += GB) {
+    __m512i v[16];
+    for (unsigned r = 0; r < 16; ++r)
+      v[r] = _mm512_castps_si512(_mm512_cvtph_ps(_mm256_loadu_si256(
+          reinterpret_cast<const __m256i *>(rows[r] + (g0 / GB) * blockBytes))));
+    transpose16(v);
+    for (uint32_t j = 0; j < std::min(GB, G - g0); ++j)
+      _mm512_storeu_si512(scalesT + uint64_t(g0 + j) * 16, v[j]);
+  }
+}
+
+/// 16 rows (lanes), one token: out[r] = the golden sequence acc = acc +
+/// (float(S_g) * 2^(E_g - 33)) * scale_g over the groups, in order. The
+/// rows' integer sums (rowSumsAvx512, row after row) are transposed per 16
+/// groups to lanes = rows for the binary32 part. `S`: 16 x (G rounded up
+/// to 16) ints of scratch.
+EDGELLM_AVX512 void block16Avx512(const Rows16 &b, unsigned nrows, const TokenView &t,
+                                  uint64_t pfDist, int32_t *S, float out[16]) {
+  const uint32_t G = t.groups, gpad = (G + 15) / 16 * 16;
+  for (unsigned r = 0; r < nrows; ++r)
+    rowSumsAvx512(b, r, t, pfDist, S + r * gpad);
   __m512 acc = _mm512_setzero_ps();
   alignas(64) float pv[16];
-  for (uint32_t g = 0; g < t.groups; ++g) {
-    const int8_t *p = t.planes + uint64_t(g) * kPlaneBytes;
-    const uint64_t go = goff[g];
-    __m512 prod;
-    if (t.special[g]) {
-      unsigned count = std::min<unsigned>(kQuantGroup, t.k - g * kQuantGroup);
-      for (unsigned r = 0; r < 16; ++r)
-        pv[r] = specialGroup(t.bits + uint64_t(g) * kQuantGroup, rows[r] + go, count, xm) *
-                scalesT[g * 16 + r];
-      prod = _mm512_load_ps(pv);
-    } else {
-      __m512i p0a = _mm512_loadu_si512(p), p0b = _mm512_loadu_si512(p + 64);
-      __m512i p1a = _mm512_loadu_si512(p + 128), p1b = _mm512_loadu_si512(p + 192);
-      __m512i p2a = _mm512_loadu_si512(p + 256), p2b = _mm512_loadu_si512(p + 320);
-      __m512i tv[16];
-      for (unsigned r = 0; r < 16; ++r) {
-        __m512i wv = _mm512_loadu_si512(rows[r] + go);
-        // (A ^ B) & C: the nibble as w + 8.
-        __m512i lo = _mm512_ternarylogic_epi32(wv, xlo, nib, 0x28);
-        __m512i hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(wv, 4), xhi, nib, 0x28);
-        // Horner over the digits: ((d2 part) * 2^8 + d1 part) * 2^8 + d0 part.
-        __m512i a = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo, p2a), hi, p2b);
-        a = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(a, 8), lo, p1a), hi, p1b);
-        tv[r] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(a, 8), lo, p0a), hi, p0b);
+  for (uint32_t g0 = 0; g0 < G; g0 += 16) {
+    __m512i sv[16];
+    for (unsigned r = 0; r < 16; ++r)
+      sv[r] = _mm512_loadu_si512(S + (r < nrows ? r : 0) * gpad + g0);
+    transpose16(sv);
+    for (uint32_t j = 0; j < std::min<uint32_t>(16, G - g0); ++j) {
+      const uint32_t g = g0 + j;
+      __m512 prod;
+      if (t.special[g]) {
+        unsigned count = std::min<unsigned>(kQuantGroup, t.k - g * kQuantGroup);
+        for (unsigned r = 0; r < 16; ++r)
+          pv[r] = specialGroup(t.bits + uint64_t(g) * kQuantGroup, b.rows[r] + b.goff[g], count, b.xm) *
+                  b.scalesT[g * 16 + r];
+        prod = _mm512_load_ps(pv);
+      } else {
+        __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(sv[j]), _mm512_set1_ps(t.pow2[g])); // exact
+        prod = _mm512_mul_ps(v, _mm512_loadu_ps(b.scalesT + g * 16));
       }
-      // S = sum (w + 8) X - 8 sum X (+ corrections): |S| < 2^31.
-      __m512i S = _mm512_sub_epi32(reduce16(tv), _mm512_set1_epi32(8 * t.sumX[g]));
-      // Corrections, 16 rows at once: the byte holding input i of every row
-      // (a 4-byte gather: the bytes after it are read, not used), its
-      // nibble, and the input's table t[nibble] as a lane permutation.
-      for (uint32_t c = t.corrBegin[g]; c < t.corrBegin[g + 1]; ++c) {
-        unsigned i = t.corr[c].index;
-        __m512i b = _mm512_i32gather_epi32(vidx, rows[0] + go + i / 2, 1);
-        __m512i nibv = _mm512_and_si512(
-            _mm512_srli_epi32(_mm512_xor_si512(b, _mm512_set1_epi32(xm)), 4 * (i & 1)),
-            _mm512_set1_epi32(0xf));
-        __m512i tab = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(t.corr[c].t)));
-        S = _mm512_add_epi32(S, _mm512_permutexvar_epi32(nibv, tab));
-      }
-      __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(S), _mm512_set1_ps(t.pow2[g])); // exact
-      prod = _mm512_mul_ps(v, _mm512_loadu_ps(scalesT + g * 16));
+      acc = _mm512_add_ps(acc, prod);
     }
-    acc = _mm512_add_ps(acc, prod);
   }
   _mm512_storeu_ps(out, acc);
 }
 
-/// One dense weight row read in place (one sequential stream), one token:
-/// the golden acc over the groups. Pass 1: per block of 16 groups the
-/// integer sums, reduced across groups into lanes (lane j = group j of the
-/// block), into S[g]. Pass 2: the corrections (the row is in cache now), one
-/// table read each (integers: any order). Pass 3: per block the binary32
-/// products as vectors (lane j times the block's scale j), added to acc one
-/// group after the other, in order. `S`: G + 16 ints of scratch.
-EDGELLM_AVX512 float rowDenseAvx512(const uint8_t *row, const TokenView &t, uint64_t pfDist,
-                                    int32_t *S) {
-  const __m512i nib = _mm512_set1_epi8(0x0f);
-  const __m512i x8 = _mm512_set1_epi8(0x08);
-  const __m512i zero = _mm512_setzero_si512();
-  constexpr uint32_t GB = kQuantBlock / kQuantGroup; // groups per block
-  constexpr uint32_t blockBytes = (1 + kQuantBlock / 2 / kBeatBytes) * kBeatBytes;
-  const uint8_t *blk = row;
-  for (uint32_t g0 = 0; g0 < t.groups; g0 += GB, blk += blockBytes) {
-    const uint32_t ng = std::min(GB, t.groups - g0);
-    __m512i tv[16];
-    for (uint32_t j = 0; j < GB; ++j) {
-      if (j >= ng) {
-        tv[j] = zero;
-        continue;
-      }
-      const uint8_t *w = blk + kBeatBytes + j * 64;
-      if (pfDist)
-        _mm_prefetch(reinterpret_cast<const char *>(w + pfDist), _MM_HINT_T0);
-      const int8_t *p = t.planes + uint64_t(g0 + j) * kPlaneBytes;
-      __m512i wv = _mm512_loadu_si512(w);
-      // (A ^ B) & C: the nibble as w + 8.
-      __m512i lo = _mm512_ternarylogic_epi32(wv, _mm512_set1_epi8(char(0x88)), nib, 0x28);
-      __m512i hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(wv, 4), x8, nib, 0x28);
-      // The three digits' sums: d0 part + 2^8 d1 part + 2^16 d2 part.
-      __m512i a0 = _mm512_dpbusd_epi32(zero, lo, _mm512_loadu_si512(p));
-      __m512i a1 = _mm512_dpbusd_epi32(zero, lo, _mm512_loadu_si512(p + 128));
-      __m512i a2 = _mm512_dpbusd_epi32(zero, lo, _mm512_loadu_si512(p + 256));
-      a0 = _mm512_dpbusd_epi32(a0, hi, _mm512_loadu_si512(p + 64));
-      a1 = _mm512_dpbusd_epi32(a1, hi, _mm512_loadu_si512(p + 192));
-      a2 = _mm512_dpbusd_epi32(a2, hi, _mm512_loadu_si512(p + 320));
-      tv[j] = _mm512_add_epi32(a0, _mm512_slli_epi32(_mm512_add_epi32(a1, _mm512_slli_epi32(a2, 8)), 8));
-    }
-    const __mmask16 valid = __mmask16((1u << ng) - 1);
-    // S = sum (w + 8) X - 8 sum X (+ corrections): |S| < 2^31.
-    _mm512_mask_storeu_epi32(
-        S + g0, valid,
-        _mm512_sub_epi32(reduce16(tv),
-                         _mm512_slli_epi32(_mm512_maskz_loadu_epi32(valid, t.sumX + g0), 3)));
-  }
-  for (uint32_t e = 0, nc = t.corrBegin[t.groups]; e < nc; ++e)
-    S[t.corrGroup[e]] += t.corrRaw[e][row[t.corrOff[e]]];
-  alignas(64) float pv[16];
-  float acc = 0.0f;
-  blk = row;
-  for (uint32_t g0 = 0; g0 < t.groups; g0 += GB, blk += blockBytes) {
-    const uint32_t ng = std::min(GB, t.groups - g0);
-    const __mmask16 valid = __mmask16((1u << ng) - 1);
-    __m512 scale = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk)));
-    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(valid, S + g0)),
-                             _mm512_maskz_loadu_ps(valid, t.pow2 + g0)); // exact
-    _mm512_store_ps(pv, _mm512_mul_ps(v, scale));
-    if (!t.blockSpecial[g0 / GB]) {
-      for (uint32_t j = 0; j < ng; ++j)
-        acc = acc + pv[j];
-      continue;
-    }
-    for (uint32_t j = 0; j < ng; ++j) {
-      if (t.special[g0 + j]) {
-        unsigned count = std::min<unsigned>(kQuantGroup, t.k - (g0 + j) * kQuantGroup);
-        pv[j] = specialGroup(t.bits + uint64_t(g0 + j) * kQuantGroup, blk + kBeatBytes + j * 64,
-                             count, 0x88) *
-                isa::f16ToF32(load16(blk + 2 * j));
-      }
-      acc = acc + pv[j];
-    }
-  }
-  return acc;
+inline int32_t load32(const uint8_t *p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
 }
 
+/// Weights relaid as lanes = rows (q4ToLanes), one block of 16 rows, TB
+/// tokens: acc[t * 16 + r] += the golden sequence over the groups, in
+/// order. Per group the 16 dword vectors (lane r: 8 inputs of row r) are
+/// split into (w + 8) nibbles once for the TB tokens, whose digit planes
+/// are broadcast 4 inputs at a time; the lanes need no reduction, and a
+/// correction is one shift, mask and lane permutation for all 16 rows.
+constexpr uint64_t kLanesPrefetch = 16 << 10;
+template <unsigned TB>
+EDGELLM_AVX512 void lanesBlock(const uint8_t *blk, const TokenView *tv, float *acc) {
+  const uint32_t G = tv[0].groups;
+  const __m512i nib = _mm512_set1_epi8(0x0f);
+  const __m512i x88 = _mm512_set1_epi8(char(0x88)), x08 = _mm512_set1_epi8(0x08);
+  const __m512i nibMask = _mm512_set1_epi32(0xf);
+  __m512 accv[TB];
+  for (unsigned t = 0; t < TB; ++t)
+    accv[t] = _mm512_loadu_ps(acc + t * 16);
+  alignas(64) float pv[16];
+  const uint8_t *p = blk;
+  for (uint32_t g0 = 0; g0 < G; g0 += 16) {
+    const uint32_t ng = std::min<uint32_t>(16, G - g0);
+    const uint8_t *scales = p;
+    p += 512;
+    for (uint32_t j = 0; j < ng; ++j, p += 1024) {
+      const uint32_t g = g0 + j;
+      __m512i a0[TB], a1[TB], a2[TB], b0[TB], b1[TB], b2[TB];
+      const int8_t *pl[TB];
+      // The weights stream: the group 16 KiB ahead into L2 (measured on
+      // the 6B shapes: 1.7x the rate of the hardware prefetchers alone;
+      // nearer or into L1 is slower).
+      for (unsigned l = 0; l < 16; ++l)
+        _mm_prefetch(reinterpret_cast<const char *>(p + kLanesPrefetch + 64 * l), _MM_HINT_T1);
+      for (unsigned t = 0; t < TB; ++t) {
+        a0[t] = a1[t] = a2[t] = b0[t] = b1[t] = b2[t] = _mm512_setzero_si512();
+        pl[t] = tv[t].planes + uint64_t(g) * kPlaneBytes;
+      }
+#pragma GCC unroll 16
+      for (unsigned q = 0; q < 16; ++q) {
+        __m512i raw = _mm512_loadu_si512(p + 64 * q);
+        // (A ^ B) & C: the nibbles as w + 8.
+        __m512i lo = _mm512_ternarylogic_epi32(raw, x88, nib, 0x28);
+        __m512i hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(raw, 4), x08, nib, 0x28);
+        for (unsigned t = 0; t < TB; ++t) {
+          const uint8_t *d = reinterpret_cast<const uint8_t *>(pl[t]) + 4 * q;
+          a0[t] = _mm512_dpbusd_epi32(a0[t], lo, _mm512_set1_epi32(load32(d)));
+          b0[t] = _mm512_dpbusd_epi32(b0[t], hi, _mm512_set1_epi32(load32(d + 64)));
+          a1[t] = _mm512_dpbusd_epi32(a1[t], lo, _mm512_set1_epi32(load32(d + 128)));
+          b1[t] = _mm512_dpbusd_epi32(b1[t], hi, _mm512_set1_epi32(load32(d + 192)));
+          a2[t] = _mm512_dpbusd_epi32(a2[t], lo, _mm512_set1_epi32(load32(d + 256)));
+          b2[t] = _mm512_dpbusd_epi32(b2[t], hi, _mm512_set1_epi32(load32(d + 320)));
+          // Keeps GCC from hoisting all 32 nibble vectors ahead of the
+          // products (register spills, one long dependency chain at a time).
+          __asm__("" : "+v"(a0[t]), "+v"(b0[t]), "+v"(a1[t]), "+v"(b1[t]), "+v"(a2[t]), "+v"(b2[t]));
+        }
+      }
+      const __m512 scale = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(scales + 32 * j)));
+      for (unsigned t = 0; t < TB; ++t) {
+        const TokenView &k = tv[t];
+        __m512 prod;
+        if (k.special[g]) {
+          unsigned count = std::min<unsigned>(kQuantGroup, k.k - g * kQuantGroup);
+          for (unsigned r = 0; r < 16; ++r) {
+            uint8_t row[64];
+            for (unsigned q = 0; q < 16; ++q)
+              std::memcpy(row + 4 * q, p + 64 * q + 4 * r, 4);
+            pv[r] = specialGroup(k.bits + uint64_t(g) * kQuantGroup, row, count, 0x88) *
+                    isa::f16ToF32(load16(scales + 32 * j + 2 * r));
+          }
+          prod = _mm512_load_ps(pv);
+        } else {
+          // The digits' sums: d0 part + 2^8 (d1 part + 2^8 d2 part), minus 8 sum X.
+          __m512i d2 = _mm512_add_epi32(a2[t], b2[t]);
+          __m512i d1 = _mm512_add_epi32(_mm512_add_epi32(a1[t], b1[t]), _mm512_slli_epi32(d2, 8));
+          __m512i S = _mm512_add_epi32(_mm512_add_epi32(a0[t], b0[t]), _mm512_slli_epi32(d1, 8));
+          S = _mm512_sub_epi32(S, _mm512_set1_epi32(8 * k.sumX[g]));
+          for (uint32_t c = k.corrBegin[g], e = k.corrBegin[g + 1]; c < e; ++c) {
+            const CorrLanes &cl = k.corrLanes[c];
+            __m512i n = _mm512_and_si512(
+                _mm512_srl_epi32(_mm512_loadu_si512(p + 64 * cl.vec), _mm_cvtsi32_si128(int(cl.shift))),
+                nibMask);
+            S = _mm512_add_epi32(S, _mm512_permutexvar_epi32(n, _mm512_loadu_si512(cl.t)));
+          }
+          __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(S), _mm512_set1_ps(k.pow2[g])); // exact
+          prod = _mm512_mul_ps(v, scale);
+        }
+        accv[t] = _mm512_add_ps(accv[t], prod);
+      }
+    }
+  }
+  for (unsigned t = 0; t < TB; ++t)
+    _mm512_storeu_ps(acc + t * 16, accv[t]);
+}
 #endif
 
 } // namespace
@@ -440,71 +616,94 @@ MmQ4Kernel::~MmQ4Kernel() {
                  (unsigned long long)gGroups, (unsigned long long)gCorr, (unsigned long long)gSpecial);
 }
 
-void MmQ4Kernel::run(const MmQ4Args &a, ThreadPool &pool, CpuLevel level) {
-  const uint32_t M = a.m, N = a.n, K = a.k;
+MmQ4Kernel::Prepared &MmQ4Kernel::prepare(const MmQ4Args &a, ThreadPool &pool) {
+  const uint32_t M = a.m, K = a.k;
   const uint32_t G = (K + kQuantGroup - 1) / kQuantGroup;
-  const unsigned T = pool.size();
   // Gather the activations' bits and look for a prepared copy.
   std::vector<uint16_t> bits(uint64_t(M) * K);
   for (uint32_t m = 0; m < M; ++m)
     for (uint32_t c0 = 0; c0 < K; c0 += kLanes)
       std::memcpy(&bits[uint64_t(m) * K + c0], a.x + elem(a.xStride, m, c0),
                   std::min<uint32_t>(kLanes, K - c0) * 2);
-  Prepared *prep = nullptr;
   for (size_t i = 0; i < cache_.size(); ++i)
     if (cache_[i]->m == M && cache_[i]->k == K && cache_[i]->bits == bits) {
       std::rotate(cache_.begin(), cache_.begin() + long(i), cache_.begin() + long(i) + 1);
-      prep = cache_[0].get();
-      break;
+      return *cache_[0];
     }
-  if (!prep) {
-    if (cache_.size() >= 2)
-      cache_.pop_back();
-    auto p = std::make_unique<Prepared>();
-    p->m = M, p->k = K, p->groups = G;
-    p->bits = std::move(bits);
-    uint64_t MG = uint64_t(M) * G;
-    p->planes.resize(MG * kPlaneBytes);
-    p->sumX.resize(MG);
-    p->pow2.resize(MG);
-    p->special.resize(MG);
-    p->corrBegin.resize(M);
-    p->corr.resize(M);
-    p->corrRaw.resize(M);
-    p->corrOff.resize(M);
-    p->corrGroup.resize(M);
-    p->blockSpecial.resize(M);
-    Prepared *pp = p.get();
-    pool.parallelFor(M, [&](uint64_t m, unsigned) { pp->prepareToken(uint32_t(m)); });
-    for (uint32_t m = 0; m < M; ++m) {
-      gCorr += pp->corr[m].size();
-      gGroups += G;
-      for (uint32_t g = 0; g < G; ++g)
-        gSpecial += pp->special[uint64_t(m) * G + g];
-    }
-    cache_.insert(cache_.begin(), std::move(p));
-    prep = cache_[0].get();
+  if (cache_.size() >= 2)
+    cache_.pop_back();
+  auto p = std::make_unique<Prepared>();
+  p->m = M, p->k = K, p->groups = G;
+  p->bits = std::move(bits);
+  uint64_t MG = uint64_t(M) * G;
+  p->planes.resize(MG * kPlaneBytes);
+  p->sumX.resize(MG);
+  p->pow2.resize(MG);
+  p->special.resize(MG);
+  p->corrBegin.resize(M);
+  p->corr.resize(M);
+  p->rounds.resize(M);
+  p->roundBegin.resize(M);
+  p->sub.resize(MG);
+  p->corrLanes.resize(M);
+  Prepared *pp = p.get();
+  pool.parallelFor(M, [&](uint64_t m, unsigned) { pp->prepareToken(uint32_t(m)); });
+  for (uint32_t m = 0; m < M; ++m) {
+    gCorr += pp->corr[m].size();
+    gGroups += G;
+    for (uint32_t g = 0; g < G; ++g)
+      gSpecial += pp->special[uint64_t(m) * G + g];
   }
+  cache_.insert(cache_.begin(), std::move(p));
+  return *cache_[0];
+}
+
+/// The views of a prepared activation's tokens.
+static std::vector<TokenView> tokenViews(const MmQ4Kernel::Prepared &P) {
+  std::vector<TokenView> views(P.m);
+  for (uint32_t m = 0; m < P.m; ++m) {
+    const uint64_t mg = uint64_t(m) * P.groups;
+    views[m] = TokenView{P.planes.data() + mg * kPlaneBytes, P.sumX.data() + mg,
+                         P.pow2.data() + mg, P.special.data() + mg, P.corrBegin[m].data(),
+                         P.corr[m].data(), P.rounds[m].data(), P.roundBegin[m].data(),
+                         P.sub.data() + mg, P.corrLanes[m].data(),
+                         P.bits.data() + uint64_t(m) * P.k, P.k, P.groups};
+  }
+  return views;
+}
+
+void MmQ4Kernel::run(const MmQ4Args &a, ThreadPool &pool, CpuLevel level) {
+  const uint32_t M = a.m, N = a.n, K = a.k;
+  const uint32_t G = (K + kQuantGroup - 1) / kQuantGroup;
+  const unsigned T = pool.size();
+  Prepared *prep = &prepare(a, pool);
 
   const isa::Sparsity sp = a.sparsity;
   const uint64_t rowBeats = isa::q4RowBeats(K, sp);
-  constexpr unsigned RB = 16; // rows sharing one pass over the planes (vector lanes)
+  constexpr unsigned RB = 16; // rows in one pass (vector lanes)
   const uint64_t imgBytes = uint64_t(G) * 64;
   const uint64_t rowBytes = rowBeats * kBeatBytes;
-  // One token, dense weights in one contiguous run (WBUF, or a tile
-  // deferred from stream-ordered HBM): the kernel reads the payload bytes in
-  // place, row by row, no row images, no copies. With more tokens the row
-  // images (built once per 16 rows, used by every token, planes loaded once
-  // per 16 rows) are faster.
-  const bool direct = level == CpuLevel::Avx512 && sp == isa::Sparsity::Dense &&
-                      a.w.isContiguous() && M == 1;
-  // Per group: where its 64 bytes are in the row image.
+  const bool vec = level == CpuLevel::Avx512;
+  // Dense weights in one contiguous run (WBUF, or a tile deferred from
+  // stream-ordered HBM) are read in place: no row images, no copies, and the
+  // next 16 rows are prefetched while these are computed. Otherwise row
+  // images are built per 16 rows (striped runs are first copied a chunk of
+  // rows at a time).
+  const bool inPlace = vec && sp == isa::Sparsity::Dense && a.w.isContiguous();
+  constexpr uint32_t GB = kQuantBlock / kQuantGroup;
+  constexpr uint32_t blockBytes = (1 + kQuantBlock / 2 / kBeatBytes) * kBeatBytes;
+  // Per group: where its 64 bytes are in a row image, or in the row.
   std::vector<uint32_t> goff(G);
   for (uint32_t g = 0; g < G; ++g)
-    goff[g] = g * 64;
+    goff[g] = inPlace ? (g / GB) * blockBytes + kBeatBytes + (g % GB) * 64 : g * 64;
   const uint64_t chunkRows = std::max<uint64_t>(RB, (512 << 10) / rowBytes / RB * RB);
-  const uint64_t scratchBytes =
-      RB * imgBytes + RB * G * 4 + RB * G * 4 + 2048 + (direct ? 0 : chunkRows * rowBytes);
+  // Scratch per thread (64-byte aligned parts): row images, scales
+  // [G][16], integer sums [16][G rounded up to 16], and the striped copy.
+  const uint64_t imgsBytes = inPlace ? 0 : RB * imgBytes;
+  const uint64_t scalesBytes = (uint64_t(G) * RB * 4 + 63) / 64 * 64;
+  const uint64_t sumsBytes = uint64_t(RB) * ((G + 15) / 16 * 16) * 4;
+  const uint64_t chunkBytes = inPlace || a.w.stripe <= 1 ? 0 : chunkRows * rowBytes;
+  const uint64_t scratchBytes = 64 + imgsBytes + scalesBytes + sumsBytes + 2048 + chunkBytes;
   if (scratch_.size() < T)
     scratch_.resize(T);
   for (auto &s : scratch_)
@@ -514,50 +713,35 @@ void MmQ4Kernel::run(const MmQ4Args &a, ThreadPool &pool, CpuLevel level) {
   // Work items: chunks of rows, at least two per thread.
   const uint64_t perItem = std::max<uint64_t>(
       RB, std::min<uint64_t>(chunkRows, (N + 2 * T * RB - 1) / (2 * T * RB) * RB));
-  std::vector<TokenView> views(M);
-  for (uint32_t m = 0; m < M; ++m) {
-    const uint64_t mg = uint64_t(m) * G;
-    views[m] = TokenView{P.planes.data() + mg * kPlaneBytes, P.sumX.data() + mg,
-                         P.pow2.data() + mg, P.special.data() + mg, P.corrBegin[m].data(),
-                         P.corr[m].data(), P.corrRaw[m].data(), P.corrOff[m].data(), P.corrGroup[m].data(),
-                     P.blockSpecial[m].data(), P.bits.data() + uint64_t(m) * K, K, G};
-  }
-  // Software prefetch distance of the row-by-row kernel (measured: without
-  // it the stream runs at a third of the speed).
-  constexpr uint64_t pfDist = 2048;
+  std::vector<TokenView> views = tokenViews(P);
   pool.parallelFor((N + perItem - 1) / perItem, [&](uint64_t item, unsigned t) {
     uint64_t n0 = item * perItem, n1 = std::min<uint64_t>(N, n0 + perItem);
-#ifdef EDGELLM_X86
-    if (direct) { // row by row, in place: one sequential stream
-      int32_t *corrSums = reinterpret_cast<int32_t *>(scratch_[t].data());
-      for (uint64_t n = n0; n < n1; ++n) {
-        const uint8_t *row = a.w.run[0] + n * rowBytes;
-        float b = a.bias ? isa::f16ToF32(load16(a.bias + n * 2)) : 0.0f;
-        for (uint32_t m = 0; m < M; ++m) {
-          float acc = rowDenseAvx512(row, views[m], pfDist, corrSums);
-          if (a.bias)
-            acc = acc + b;
-          store16(a.y + elem(a.yStride, m, n), isa::f32ToF16(acc));
-        }
-      }
-      return;
-    }
-#endif
-    uint8_t *base = scratch_[t].data();
+    uint8_t *base = reinterpret_cast<uint8_t *>(
+        (reinterpret_cast<uintptr_t>(scratch_[t].data()) + 63) / 64 * 64);
+    uint8_t *imgBase = base;
+    float *scalesT = reinterpret_cast<float *>(imgBase + imgsBytes);
+    int32_t *S = reinterpret_cast<int32_t *>(imgBase + imgsBytes + scalesBytes);
+    uint8_t *tmp = imgBase + imgsBytes + scalesBytes + sumsBytes;
+    uint8_t *chunk = tmp + 2048;
     uint8_t *imgs[RB];
     for (unsigned r = 0; r < RB; ++r)
-      imgs[r] = base + r * imgBytes;
-    float *scalesT = reinterpret_cast<float *>(base + RB * imgBytes); // [G][16]
-    int32_t *S = reinterpret_cast<int32_t *>(base + RB * imgBytes + RB * G * 4);
-    uint8_t *tmp = base + RB * imgBytes + 2 * RB * G * 4;
-    uint8_t *chunk = tmp + 2048;
+      imgs[r] = imgBase + r * imgBytes;
     // Striped weights are first copied run by run into a chunk of rows.
     BeatRuns src = a.w;
     uint64_t chunk1 = n0;
     for (uint64_t nb = n0; nb < n1; nb += RB) {
       unsigned rows = unsigned(std::min<uint64_t>(RB, n1 - nb));
-      const uint8_t *rowPtr[RB];
-      {
+      Rows16 blk;
+      blk.goff = goff.data();
+      blk.scalesT = scalesT;
+      if (inPlace) {
+        for (unsigned r = 0; r < RB; ++r)
+          blk.rows[r] = a.w.run[0] + (nb + (r < rows ? r : 0)) * rowBytes;
+        blk.xm = 0x88;
+#ifdef EDGELLM_X86
+        scalesInPlaceAvx512(blk.rows, G, scalesT);
+#endif
+      } else {
         if (a.w.stripe > 1 && nb >= chunk1) {
           uint64_t chunk0 = nb;
           chunk1 = std::min<uint64_t>(n1, nb + chunkRows);
@@ -567,65 +751,135 @@ void MmQ4Kernel::run(const MmQ4Args &a, ThreadPool &pool, CpuLevel level) {
         for (unsigned r = 0; r < rows; ++r)
           buildRow(src, (nb + r) * rowBeats, K, sp, imgs[r], scalesT + r, RB, tmp);
         for (unsigned r = 0; r < RB; ++r)
-          rowPtr[r] = imgs[r < rows ? r : 0];
+          blk.rows[r] = imgs[r < rows ? r : 0];
+        blk.xm = 0;
         if (rows < RB)
           for (uint32_t g = 0; g < G; ++g)
             for (unsigned r = rows; r < RB; ++r)
               scalesT[g * RB + r] = scalesT[g * RB];
       }
-      for (uint32_t m = 0; m < M; ++m) {
-        const uint64_t mg = uint64_t(m) * G;
-        TokenView tv{P.planes.data() + mg * kPlaneBytes, P.sumX.data() + mg,
-                     P.pow2.data() + mg, P.special.data() + mg, P.corrBegin[m].data(),
-                     P.corr[m].data(), P.corrRaw[m].data(), P.corrOff[m].data(), P.corrGroup[m].data(),
-                     P.blockSpecial[m].data(), P.bits.data() + uint64_t(m) * K, K, G};
-        float accs[RB];
 #ifdef EDGELLM_X86
-        if (level == CpuLevel::Avx512) {
-          rows16Avx512(rowPtr, goff.data(), 0, scalesT, tv, accs, imgBytes, rows);
-        } else
-#endif
-        {
-          groupSumsScalar(imgs, rows, G, tv.planes, S);
-          for (unsigned r = 0; r < rows; ++r) {
-            const uint8_t *img = imgs[r];
-            float acc = 0.0f;
-            for (uint32_t g = 0; g < G; ++g) {
-              float v;
-              if (tv.special[g]) {
-                unsigned count = std::min<unsigned>(kQuantGroup, K - g * kQuantGroup);
-                v = specialGroup(tv.bits + uint64_t(g) * kQuantGroup, img + uint64_t(g) * 64,
-                                 count);
-              } else {
-                int64_t s = int64_t(S[r * G + g]) - 8 * int64_t(tv.sumX[g]);
-                const uint8_t *gi = img + uint64_t(g) * 64;
-                for (uint32_t c = tv.corrBegin[g]; c < tv.corrBegin[g + 1]; ++c) {
-                  unsigned i = tv.corr[c].index;
-                  s += tv.corr[c].t[(gi[i / 2] >> (4 * (i & 1))) & 0xf];
-                }
-                v = float(s) * tv.pow2[g]; // exact: ldexp(float(S), E - 33)
-              }
-              float prod = v * scalesT[g * RB + r];
-              acc = acc + prod;
-            }
-            accs[r] = acc;
-          }
+      if (vec) {
+        // Software prefetch distance of the in-place rows (measured: without
+        // it the stream runs far slower).
+        const uint64_t pfDist = inPlace ? 2048 : 0;
+        alignas(64) float accs[RB];
+        for (uint32_t m = 0; m < M; ++m) {
+          block16Avx512(blk, rows, views[m], pfDist, S, accs);
+          for (unsigned r = 0; r < rows; ++r)
+            storeOutput(a, m, nb + r, accs[r]);
         }
+        continue;
+      }
+#endif
+      for (uint32_t m = 0; m < M; ++m) {
+        const TokenView &tv = views[m];
+        groupSumsScalar(imgs, rows, G, tv.planes, S);
         for (unsigned r = 0; r < rows; ++r) {
-          uint64_t n = nb + r;
-          float acc = accs[r];
-          if (a.bias) {
-            float b = isa::f16ToF32(load16(a.bias + n * 2));
-            acc = acc + b;
+          const uint8_t *img = imgs[r];
+          float acc = 0.0f;
+          for (uint32_t g = 0; g < G; ++g) {
+            float v;
+            if (tv.special[g]) {
+              unsigned count = std::min<unsigned>(kQuantGroup, K - g * kQuantGroup);
+              v = specialGroup(tv.bits + uint64_t(g) * kQuantGroup, img + uint64_t(g) * 64, count);
+            } else {
+              int64_t s = int64_t(S[r * G + g]) - 8 * int64_t(tv.sumX[g]);
+              const uint8_t *gi = img + uint64_t(g) * 64;
+              for (uint32_t c = tv.corrBegin[g]; c < tv.corrBegin[g + 1]; ++c) {
+                unsigned i = tv.corr[c].index;
+                s += tv.corr[c].t[(gi[i / 2] >> (4 * (i & 1))) & 0xf];
+              }
+              v = float(s) * tv.pow2[g]; // exact: ldexp(float(S), E - 33)
+            }
+            float prod = v * scalesT[g * RB + r];
+            acc = acc + prod;
           }
-          store16(a.y + elem(a.yStride, m, n), isa::f32ToF16(acc));
+          storeOutput(a, m, nb + r, acc);
         }
       }
     }
   });
-  for (uint32_t m = 0; m < M; ++m)
-    for (uint64_t c = N; c % kLanes; ++c)
-      store16(a.y + elem(a.yStride, m, c), 0);
+  zeroPadding(a);
+}
+
+uint64_t kernels::q4LanesBytes(uint32_t rows, uint32_t k) {
+  return uint64_t((rows + 15) / 16) * 16 * isa::q4RowBeats(k, isa::Sparsity::Dense) * kBeatBytes;
+}
+
+void kernels::q4ToLanes(const BeatRuns &src, uint32_t rows, uint32_t k, isa::Sparsity sp,
+                        uint8_t *out) {
+  const uint32_t G = (k + kQuantGroup - 1) / kQuantGroup;
+  const uint64_t rowBeats = isa::q4RowBeats(k, sp);
+  const unsigned payload = isa::groupPayloadBytes(sp);
+  std::vector<uint8_t> row(rowBeats * kBeatBytes), bytes(uint64_t(G) * 64), scales(uint64_t(G) * 2);
+  uint8_t *o = out;
+  for (uint32_t r0 = 0; r0 < rows; r0 += 16) {
+    uint8_t *blk = o;
+    std::memset(blk, 0, 16 * isa::q4RowBeats(k, isa::Sparsity::Dense) * kBeatBytes);
+    for (uint32_t r = 0; r < 16 && r0 + r < rows; ++r) {
+      // The row as dense two's complement nibbles and FP16 scales.
+      src.gather((r0 + r) * rowBeats, rowBeats, row.data());
+      const uint8_t *b = row.data();
+      for (uint32_t g0 = 0; g0 < G; g0 += 16) {
+        const uint32_t ng = std::min<uint32_t>(16, G - g0);
+        std::memcpy(&scales[2 * g0], b, 2 * ng);
+        b += kBeatBytes;
+        int8_t w[kQuantGroup];
+        for (uint32_t j = 0; j < ng; ++j) {
+          isa::q4DecodeGroup(b + j * payload, sp, w);
+          for (unsigned i = 0; i < 64; ++i)
+            bytes[uint64_t(g0 + j) * 64 + i] = uint8_t((w[2 * i] & 0xf) | (w[2 * i + 1] & 0xf) << 4);
+        }
+        b += (ng * payload + kBeatBytes - 1) / kBeatBytes * kBeatBytes;
+      }
+      // Scatter: per 16 groups the scales [group][row], then per group the
+      // dwords [q][row].
+      uint8_t *d = blk;
+      for (uint32_t g0 = 0; g0 < G; g0 += 16) {
+        const uint32_t ng = std::min<uint32_t>(16, G - g0);
+        for (uint32_t j = 0; j < ng; ++j)
+          std::memcpy(d + 32 * j + 2 * r, &scales[2 * (g0 + j)], 2);
+        d += 512;
+        for (uint32_t j = 0; j < ng; ++j, d += 1024)
+          for (unsigned q = 0; q < 16; ++q)
+            std::memcpy(d + 64 * q + 4 * r, &bytes[uint64_t(g0 + j) * 64 + 4 * q], 4);
+      }
+    }
+    o += 16 * isa::q4RowBeats(k, isa::Sparsity::Dense) * kBeatBytes;
+  }
+}
+
+void MmQ4Kernel::runLanes(const MmQ4Args &a, const Q4Lanes &w, ThreadPool &pool) {
+#ifdef EDGELLM_X86
+  const Prepared &P = prepare(a, pool);
+  const std::vector<TokenView> views = tokenViews(P);
+  const uint32_t M = a.m, N = a.n;
+  const uint64_t blockBytes = 16 * uint64_t(isa::q4RowBeats(a.k, isa::Sparsity::Dense)) * kBeatBytes;
+  const uint64_t blocks = (N + 15) / 16;
+  if (scratch_.size() < pool.size())
+    scratch_.resize(pool.size());
+  pool.parallelFor(blocks, [&](uint64_t b, unsigned t) {
+    std::vector<uint8_t> &sc = scratch_[t];
+    if (sc.size() < uint64_t(M) * 64)
+      sc.resize(uint64_t(M) * 64);
+    float *acc = reinterpret_cast<float *>(sc.data());
+    std::memset(acc, 0, uint64_t(M) * 64);
+    const uint8_t *blk = w.data + b * blockBytes;
+    uint32_t m = 0;
+    for (; m + 2 <= M; m += 2)
+      lanesBlock<2>(blk, views.data() + m, acc + m * 16);
+    if (m < M)
+      lanesBlock<1>(blk, views.data() + m, acc + m * 16);
+    const uint64_t n0 = b * 16, rows = std::min<uint64_t>(16, N - n0);
+    for (uint32_t mm = 0; mm < M; ++mm)
+      for (unsigned r = 0; r < rows; ++r)
+        storeOutput(a, mm, n0 + r, acc[mm * 16 + r]);
+  });
+  zeroPadding(a);
+#else
+  (void)a, (void)w, (void)pool;
+#endif
 }
 
 //===----------------------------------------------------------------------===//

@@ -61,6 +61,22 @@ struct MmF16Args {
   float alpha = 1.0f;
 };
 
+/// INT4 weight rows relaid for the AVX-512 kernel ("lanes = rows",
+/// docs/simulator.md): per 16 rows and per 2048 inputs, the 16 groups'
+/// FP16 scales as [group][row] (512 bytes), then per group its 64 payload
+/// bytes as [dword q][row] (1 KiB: lane r of vector q holds bytes 4q .. 4q
+/// + 3 of row r), in two's complement nibbles as in the dense payload; rows
+/// past the end are zero. Any density is stored dense.
+struct Q4Lanes {
+  const uint8_t *data = nullptr;
+  uint32_t rows = 0, k = 0;
+};
+/// Bytes of `rows` rows of k inputs relaid (16-row blocks of dense rows).
+uint64_t q4LanesBytes(uint32_t rows, uint32_t k);
+/// Relays `rows` rows in format `sp` (beat 0 of `src` = row 0's first beat)
+/// into `out` (q4LanesBytes(rows, k) bytes).
+void q4ToLanes(const BeatRuns &src, uint32_t rows, uint32_t k, isa::Sparsity sp, uint8_t *out);
+
 /// mm_q4, with a cache of prepared activations (the tiles of one layer
 /// share their input).
 class MmQ4Kernel {
@@ -68,10 +84,15 @@ public:
   MmQ4Kernel();
   ~MmQ4Kernel();
   void run(const MmQ4Args &a, ThreadPool &pool, CpuLevel level);
+  /// The same product from relaid weights `w` (a.w is not read; a.k ==
+  /// w.k, a.n <= w.rows). AVX-512 only (CpuLevel::Avx512).
+  void runLanes(const MmQ4Args &a, const Q4Lanes &w, ThreadPool &pool);
 
   struct Prepared;
 
 private:
+  Prepared &prepare(const MmQ4Args &a, ThreadPool &pool);
+
   std::vector<std::unique_ptr<Prepared>> cache_; ///< most recent first
   std::vector<std::vector<uint8_t>> scratch_;    ///< per thread
 };

@@ -43,16 +43,17 @@ void ThreadPool::run(const std::function<void(unsigned)> &fn) {
     return;
   }
   job_ = &fn;
-  state_.store(0, std::memory_order_release);
+  uint64_t g;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    generation_.fetch_add(1, std::memory_order_release);
+    g = generation_.fetch_add(1) + 1;
   }
   cv_.notify_all();
   fn(0);
-  // Late workers are left out; wait for those inside.
-  state_.fetch_or(kClosed, std::memory_order_acq_rel);
-  while ((state_.load(std::memory_order_acquire) & ~kClosed) != 0)
+  // Late workers are left out (they see the job closed); wait for those
+  // inside.
+  closed_.store(g);
+  while (active_.load() != 0)
     cpuRelax();
 }
 
@@ -88,12 +89,12 @@ void ThreadPool::worker(unsigned index) {
       }
     }
     seen = g;
-    // Join unless the caller has already finished this job.
-    if (state_.fetch_add(1, std::memory_order_acq_rel) & kClosed) {
-      state_.fetch_sub(1, std::memory_order_acq_rel);
-      continue;
-    }
-    (*job_)(index);
-    state_.fetch_sub(1, std::memory_order_acq_rel);
+    // Join unless the caller has already finished this job (checked after
+    // joining: the caller waits for every worker that joined before it
+    // closed the job, and job_ stays valid until then).
+    active_.fetch_add(1);
+    if (closed_.load() < g)
+      (*job_)(index);
+    active_.fetch_sub(1);
   }
 }

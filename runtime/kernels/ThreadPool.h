@@ -45,9 +45,10 @@ private:
   std::mutex mutex_;
   std::condition_variable cv_;
   std::atomic<uint64_t> generation_{0};
-  /// Workers inside the current job, plus kClosed once the caller is done.
-  std::atomic<uint32_t> state_{0};
-  static constexpr uint32_t kClosed = 1u << 31;
+  /// Workers inside a job (never reset: a late worker's join and leave
+  /// always pair up), and the last generation the caller has finished.
+  std::atomic<uint32_t> active_{0};
+  std::atomic<uint64_t> closed_{0};
   std::atomic<bool> stop_{false};
   const std::function<void(unsigned)> *job_ = nullptr;
 };

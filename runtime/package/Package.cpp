@@ -2,6 +2,9 @@
 
 #include "runtime/package/Package.h"
 #include "runtime/package/PackageFormat.h"
+#include "edgellm/hw/IsaNumerics.h"
+
+#include <algorithm>
 
 #include <cerrno>
 #include <cstring>
@@ -10,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+using namespace edgellm;
 using namespace edgellm::package;
 using json = nlohmann::json;
 
@@ -91,4 +95,41 @@ std::unique_ptr<Package> Package::open(const std::string &path, std::string &err
       return fail("section '" + name + "' appears twice");
   }
   return p;
+}
+
+bool package::weightTiles(const nlohmann::json &manifest, std::vector<WeightTile> &out,
+                          std::string &error) {
+  out.clear();
+  if (!manifest.contains("weight_map"))
+    return true;
+  for (const nlohmann::json &w : manifest.at("weight_map")) {
+    if (w.value("encoding", "") != "int4_rows" || w.value("memory", "") != "hbm")
+      continue;
+    const std::string name = w.value("name", "?");
+    if (!w.contains("n") || !w.contains("k") || !w.contains("tile_rows") || !w.contains("beat") ||
+        !w.contains("beats") || !w.contains("sparsity")) {
+      error = "manifest: weight_map: " + name + ": missing fields";
+      return false;
+    }
+    uint64_t n = w.at("n"), k = w.at("k"), tileRows = w.at("tile_rows"), beat = w.at("beat"),
+             beats = w.at("beats"), sp = w.at("sparsity");
+    if (n == 0 || k == 0 || k > 0xffff || tileRows == 0 || sp > 3 ||
+        beat % isa::kHbmChannels) {
+      error = "manifest: weight_map: " + name + ": invalid n, k, tile_rows, sparsity or beat";
+      return false;
+    }
+    const uint64_t rowBeats = isa::q4RowBeats(uint32_t(k), isa::Sparsity(sp));
+    uint64_t at = beat;
+    for (uint64_t n0 = 0; n0 < n; n0 += tileRows) {
+      uint64_t rows = std::min(tileRows, n - n0), tb = rows * rowBeats;
+      out.push_back({at, tb, uint32_t(rows), uint32_t(k), uint32_t(sp)});
+      at += (tb + isa::kHbmChannels - 1) / isa::kHbmChannels * isa::kHbmChannels;
+    }
+    if (at - beat != beats) {
+      error = "manifest: weight_map: " + name + ": its tiles take " + std::to_string(at - beat) +
+              " beats, not " + std::to_string(beats);
+      return false;
+    }
+  }
+  return true;
 }

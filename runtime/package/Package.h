@@ -10,12 +10,15 @@
 #ifndef EDGELLM_RUNTIME_PACKAGE_PACKAGE_H
 #define EDGELLM_RUNTIME_PACKAGE_PACKAGE_H
 
+#include "runtime/package/PackageFormat.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace edgellm::package {
 
@@ -45,6 +48,10 @@ private:
   nlohmann::json manifest_;
   std::map<std::string, Bytes> sections_;
 };
+
+/// The INT4 weight tiles of a manifest's weight_map (HBM, int4_rows);
+/// false with `error` naming the entry when one does not add up.
+bool weightTiles(const nlohmann::json &manifest, std::vector<WeightTile> &out, std::string &error);
 
 } // namespace edgellm::package
 

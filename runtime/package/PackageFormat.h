@@ -82,6 +82,15 @@ private:
   };
 };
 
+/// One INT4 tile of the HBM weight stream (a weight_map entry with encoding
+/// int4_rows, cut into tiles of tile_rows): `rows` rows of `k` inputs in the
+/// row format of docs/isa.md at sparsity code `sparsity`, `beats` beats from
+/// stream beat `streamBeat` (a multiple of 32: channel 0, beat streamBeat / 32).
+struct WeightTile {
+  uint64_t streamBeat = 0, beats = 0;
+  uint32_t rows = 0, k = 0, sparsity = 0;
+};
+
 inline void put16(uint8_t *p, uint16_t v) { std::memcpy(p, &v, 2); }
 inline void put32(uint8_t *p, uint32_t v) { std::memcpy(p, &v, 4); }
 inline void put64(uint8_t *p, uint64_t v) { std::memcpy(p, &v, 8); }

@@ -104,7 +104,10 @@ std::unique_ptr<Session> Session::open(const std::string &path, std::string &err
         return fail(err);
     if (!s->device_->allocate({isa::ExtMem::Ddr, 0}, ddrBeats, err))
       return fail(err);
-    if (!s->device_->loadHbmImages(hbm, err))
+    std::vector<package::WeightTile> tiles;
+    if (!package::weightTiles(m, tiles, err))
+      return fail(err);
+    if (!s->device_->loadHbmImages(hbm, tiles, err))
       return fail(err);
     for (const json &d : mem.at("ddr")) {
       package::Bytes b = s->pkg_->section(d.at("section"));

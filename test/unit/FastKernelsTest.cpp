@@ -101,6 +101,45 @@ std::vector<kernels::CpuLevel> levels() {
   return l;
 }
 
+/// mm_q4 Y[M, N] = X[M, K] . W^T with W from WBUF.
+MmQ4 mmQ4Instr(uint64_t xAddr, uint32_t xStride, uint64_t wAddr, uint64_t yAddr, uint32_t yStride,
+               uint32_t M, uint32_t K, uint32_t N, Sparsity sp, bool waitPrev) {
+  MmQ4 mm;
+  mm.deps.waitPrev = waitPrev;
+  mm.x_addr = uint32_t(xAddr);
+  mm.x_stride = xStride;
+  mm.w_buf = uint32_t(Buf::Wbuf);
+  mm.w_addr = uint32_t(wAddr);
+  mm.y_addr = uint32_t(yAddr);
+  mm.y_stride = yStride;
+  mm.m = M;
+  mm.k = K;
+  mm.n = N;
+  mm.sparsity = uint32_t(sp);
+  return mm;
+}
+
+/// N random INT4 weight rows of K inputs: random bytes are a valid encoding
+/// in every density; the scales are random FP16 (normal range, with
+/// `specials` occasionally inf/NaN).
+std::vector<uint8_t> randomQ4Rows(std::mt19937_64 &rng, uint32_t N, uint32_t K, Sparsity sp,
+                                  bool specials) {
+  const uint64_t rowBeats = q4RowBeats(K, sp);
+  std::vector<uint8_t> w(N * rowBeats * 32);
+  for (uint8_t &b : w)
+    b = uint8_t(rng());
+  for (uint64_t n = 0; n < N; ++n)
+    for (uint64_t b0 = 0, beat = 0; b0 < K; b0 += kQuantBlock) {
+      uint64_t len = std::min<uint64_t>(kQuantBlock, K - b0), ng = (len + 127) / 128;
+      for (unsigned g = 0; g < 16; ++g) {
+        uint16_t s = randomHalf(rng, specials && rng() % 8 == 0, 1, 20);
+        std::memcpy(&w[(n * rowBeats + beat) * 32 + 2 * g], &s, 2);
+      }
+      beat += 1 + (ng * groupPayloadBytes(sp) + 31) / 32;
+    }
+  return w;
+}
+
 /// One random mm_q4 case, its weights either loaded from mapped HBM (striped)
 /// or written into WBUF; returns false when a comparison failed.
 void runMmQ4(kernels::CpuLevel level, Sparsity sp, uint32_t M, uint32_t K, uint32_t N,
@@ -126,21 +165,7 @@ void runMmQ4(kernels::CpuLevel level, Sparsity sp, uint32_t M, uint32_t K, uint3
   for (uint16_t &h : bs)
     h = randomHalf(rng, specials);
   p.writeBuf(Buf::Abuf, bAddr * 32, bs.data(), bs.size() * 2);
-  // Weights: random bytes are a valid encoding in every density; scales are
-  // random FP16 (normal range, occasionally special).
-  uint64_t rowBeats = q4RowBeats(K, sp);
-  std::vector<uint8_t> w(N * rowBeats * 32);
-  for (uint8_t &b : w)
-    b = uint8_t(rng());
-  for (uint64_t n = 0; n < N; ++n)
-    for (uint64_t b0 = 0, beat = 0; b0 < K; b0 += kQuantBlock) {
-      uint64_t len = std::min<uint64_t>(kQuantBlock, K - b0), ng = (len + 127) / 128;
-      for (unsigned g = 0; g < 16; ++g) {
-        uint16_t s = randomHalf(rng, specials && rng() % 8 == 0, 1, 20);
-        std::memcpy(&w[(n * rowBeats + beat) * 32 + 2 * g], &s, 2);
-      }
-      beat += 1 + (ng * groupPayloadBytes(sp) + 31) / 32;
-    }
+  std::vector<uint8_t> w = randomQ4Rows(rng, N, K, sp, specials);
   std::vector<Instruction> prog;
   const uint64_t wAddr = 64;
   std::vector<std::vector<uint8_t>> channels; // the "package" HBM image
@@ -183,20 +208,9 @@ void runMmQ4(kernels::CpuLevel level, Sparsity sp, uint32_t M, uint32_t K, uint3
   } else {
     p.writeBuf(Buf::Wbuf, wAddr * 32, w.data(), w.size());
   }
-  MmQ4 mm;
-  mm.deps.waitPrev = fromHbm;
-  mm.x_addr = uint32_t(xAddr);
-  mm.x_stride = xStride;
-  mm.w_buf = uint32_t(Buf::Wbuf);
-  mm.w_addr = uint32_t(wAddr);
-  mm.y_addr = uint32_t(yAddr);
-  mm.y_stride = yStride;
+  MmQ4 mm = mmQ4Instr(xAddr, xStride, wAddr, yAddr, yStride, M, K, N, sp, fromHbm);
   mm.has_bias = bias;
   mm.b_addr = uint32_t(bAddr);
-  mm.m = M;
-  mm.k = K;
-  mm.n = N;
-  mm.sparsity = uint32_t(sp);
   prog.push_back(toInstruction(mm));
   prog.push_back(endInstr());
   p.run(prog);
@@ -254,6 +268,73 @@ TEST(FastKernels, MmQ4WideExponentsAndSpecials) {
         runMmQ4(level, sp, 1 + uint32_t(seed % 3), 128 * 5 + 3, 21, true, true, specials, 1,
                 seed + 2 * 7777 + (seed % 2), true);
       }
+}
+
+/// mm_q4 on weight tiles the fast model keeps relaid (relayWeightTiles),
+/// loaded as the compiler loads them (channel 0, stripe 32), against the
+/// reference model on the same HBM: then a write into the tile (the copy
+/// must be dropped) and the same program again.
+void runMmQ4Relaid(Sparsity sp, uint32_t M, uint32_t K, uint32_t N, bool specials, uint64_t seed) {
+  Pair p(kernels::CpuLevel::Avx512);
+  std::mt19937_64 rng(seed);
+  const uint64_t xAddr = 8, yAddr = 40000, wAddr = 64;
+  const uint32_t xStride = M + uint32_t(rng() % 2);
+  std::vector<uint16_t> xs(uint64_t((K + 15) / 16) * xStride * 16);
+  for (uint16_t &h : xs)
+    h = randomHalf(rng, specials, 1);
+  p.writeBuf(Buf::Abuf, xAddr * 32, xs.data(), xs.size() * 2);
+  const uint64_t beats = N * q4RowBeats(K, sp);
+  std::vector<uint8_t> w = randomQ4Rows(rng, N, K, sp, specials);
+  // The tile in stream order over the 32 channels from beat offset 3.
+  const uint64_t offset = 3, perCh = (beats + 31) / 32;
+  std::vector<std::vector<uint8_t>> ch(32, std::vector<uint8_t>(perCh * 32, 0));
+  for (uint64_t q = 0; q < beats; ++q)
+    std::memcpy(&ch[q % 32][(q / 32) * 32], &w[q * 32], 32);
+  for (uint32_t c = 0; c < 32; ++c) {
+    uint64_t at = (uint64_t(c) * kHbmChannelBeats + offset) * 32;
+    p.ref.hbm().map(at, ch[c].data(), ch[c].size());
+    p.fast.hbm().map(at, ch[c].data(), ch[c].size());
+  }
+  ASSERT_GT(p.fast.relayWeightTiles({package::WeightTile{offset * 32, beats, N, K, uint32_t(sp)}}), 0u);
+  Load l;
+  l.src_mem = uint32_t(ExtMem::Hbm);
+  l.dst_buf = uint32_t(Buf::Wbuf);
+  l.src_addr = uint32_t(offset);
+  l.dst_addr = uint32_t(wAddr);
+  l.rows = 1;
+  l.row_len = uint32_t(beats);
+  l.hbm_stripe = 32;
+  l.deps.signalNext = true;
+  MmQ4 mm = mmQ4Instr(xAddr, xStride, wAddr, yAddr, M, M, K, N, sp, true);
+  const std::vector<Instruction> prog = {toInstruction(l), toInstruction(mm), endInstr()};
+  const uint64_t yBeats = uint64_t((N + 15) / 16) * M;
+  const std::string what = "relaid mm_q4 density " + std::to_string(unsigned(sp)) + " M=" +
+                           std::to_string(M) + " K=" + std::to_string(K) + " N=" +
+                           std::to_string(N) + " seed " + std::to_string(seed);
+  p.run(prog);
+  EXPECT_EQ(p.fast.relaidProducts(), 1u) << what;
+  expectSame(p, Buf::Abuf, yAddr, yBeats, what);
+  // Change a payload byte of the last row in HBM: the copy is stale now.
+  uint64_t q = beats - 1;
+  uint8_t beat[32];
+  p.ref.hbm().read((uint64_t(q % 32) * kHbmChannelBeats + offset + q / 32) * 32, beat, 32);
+  beat[31] ^= 0x5a;
+  for (GoldenModel *g : {&p.ref, &p.fast})
+    g->hbm().write((uint64_t(q % 32) * kHbmChannelBeats + offset + q / 32) * 32, beat, 32);
+  p.run(prog);
+  EXPECT_EQ(p.fast.relaidProducts(), 1u) << what << ": the stale copy was used";
+  expectSame(p, Buf::Abuf, yAddr, yBeats, what + " after a write");
+}
+
+TEST(FastKernels, MmQ4RelaidTiles) {
+  if (kernels::detectCpuLevel() != kernels::CpuLevel::Avx512)
+    GTEST_SKIP() << "relaid tiles need the AVX-512 kernels";
+  const uint32_t shapes[][3] = {{1, 4096, 48}, {1, 2178, 33}, {2, 640, 17}, {3, 300, 70}, {5, 128, 16}};
+  uint64_t seed = 9000;
+  for (Sparsity sp : {Sparsity::Dense, Sparsity::Half, Sparsity::Quarter, Sparsity::Eighth})
+    for (auto &s : shapes)
+      for (bool specials : {false, true})
+        runMmQ4Relaid(sp, s[0], s[1], s[2], specials, ++seed);
 }
 
 TEST(FastKernels, MmF16AllForms) {

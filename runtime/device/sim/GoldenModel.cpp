@@ -11,9 +11,13 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <sys/mman.h>
+
 using namespace edgellm;
 using namespace edgellm::sim;
 using isa::kBeatBytes;
+using isa::kHbmChannelBeats;
+using isa::kHbmChannels;
 using isa::kLanes;
 
 GoldenModel::GoldenModel(const hw::TargetDesc &t)
@@ -51,6 +55,134 @@ uint8_t *GoldenModel::stripeHbm(uint64_t beatsPerChannel) {
     for (SparseMemory &b : bufs_)
       b.settle(0, b.size());
   });
+}
+
+bool GoldenModel::hbmRuns(uint64_t srcBeat, uint64_t beats, uint32_t stripe,
+                          kernels::BeatRuns &runs) const {
+  runs = kernels::BeatRuns();
+  runs.stripe = std::max<uint32_t>(stripe, 1);
+  uint64_t ch = srcBeat / kHbmChannelBeats, off = srcBeat % kHbmChannelBeats;
+  for (uint32_t i = 0; i < runs.stripe && i < beats; ++i) {
+    uint64_t n = (beats - i + runs.stripe - 1) / runs.stripe;
+    uint64_t at = runs.stripe == 1 ? srcBeat : ((ch + i) % kHbmChannels) * kHbmChannelBeats + off;
+    uint64_t step = 0;
+    runs.run[i] = hbm_.stableBeats(at * kBeatBytes, n, step);
+    if (!runs.run[i] || (i > 0 && step != runs.step))
+      return false;
+    runs.step = step;
+  }
+  runs = runs.normalized();
+  return true;
+}
+
+void GoldenModel::UnmapDeleter::operator()(uint8_t *p) const {
+  if (p)
+    ::munmap(p, bytes);
+}
+
+void GoldenModel::readStream(uint64_t offset, uint64_t beats, uint8_t *out) const {
+  for (uint64_t p = 0; p < beats; ++p)
+    hbm_.read(((p % kHbmChannels) * kHbmChannelBeats + offset + p / kHbmChannels) * kBeatBytes,
+              out + p * kBeatBytes, kBeatBytes);
+}
+
+void GoldenModel::dropWbufSources(uint64_t addr, uint64_t n) {
+  for (size_t i = 0; i < wbufSources_.size();) {
+    const WbufSource &w = wbufSources_[i];
+    if (addr < w.addr + w.beats * kBeatBytes && addr + n > w.addr) {
+      wbufSources_[i] = wbufSources_.back();
+      wbufSources_.pop_back();
+    } else {
+      ++i;
+    }
+  }
+}
+
+uint64_t GoldenModel::relayWeightTiles(const std::vector<package::WeightTile> &tiles,
+                                       const std::function<void(uint64_t, uint64_t)> &done) {
+  relaid_.clear();
+  relaidMem_.reset();
+  if (cpuLevel_ != kernels::CpuLevel::Avx512 || kernels_ != Kernels::Fast || tiles.empty())
+    return 0;
+  std::vector<package::WeightTile> todo;
+  uint64_t total = 0;
+  for (const package::WeightTile &t : tiles) {
+    if (t.rows == 0 || t.sparsity > 3 || t.streamBeat % kHbmChannels ||
+        t.streamBeat / kHbmChannels + (t.beats + kHbmChannels - 1) / kHbmChannels > kHbmChannelBeats ||
+        t.beats < uint64_t(t.rows) * isa::q4RowBeats(t.k, isa::Sparsity(t.sparsity)))
+      continue;
+    todo.push_back(t);
+    total += kernels::q4LanesBytes(t.rows, t.k);
+  }
+  if (todo.empty())
+    return 0;
+  std::sort(todo.begin(), todo.end(),
+            [](const auto &a, const auto &b) { return a.streamBeat < b.streamBeat; });
+  void *m = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED)
+    return 0;
+#ifdef MADV_HUGEPAGE
+  ::madvise(m, total, MADV_HUGEPAGE);
+#endif
+  relaidMem_ = std::unique_ptr<uint8_t, UnmapDeleter>(static_cast<uint8_t *>(m), UnmapDeleter{total});
+  std::vector<uint64_t> at(todo.size());
+  for (size_t i = 0, o = 0; i < todo.size(); ++i) {
+    at[i] = o;
+    o += kernels::q4LanesBytes(todo[i].rows, todo[i].k);
+  }
+  // In stream order, a chunk of tiles at a time, reporting each chunk's
+  // channel offsets as done (the caller may drop its source pages). A tile
+  // is read in place when its beats are stable host memory, else copied.
+  constexpr size_t kChunk = 32;
+  std::vector<std::vector<uint8_t>> tmp(pool_->size());
+  for (size_t c0 = 0; c0 < todo.size(); c0 += kChunk) {
+    const size_t c1 = std::min(todo.size(), c0 + kChunk);
+    pool_->parallelFor(c1 - c0, [&](uint64_t i, unsigned th) {
+      const package::WeightTile &t = todo[c0 + i];
+      kernels::BeatRuns runs;
+      if (!hbmRuns(t.streamBeat / kHbmChannels, t.beats, kHbmChannels, runs)) {
+        tmp[th].resize(t.beats * kBeatBytes);
+        readStream(t.streamBeat / kHbmChannels, t.beats, tmp[th].data());
+        runs = kernels::BeatRuns::contiguous(tmp[th].data());
+      }
+      kernels::q4ToLanes(runs, t.rows, t.k, isa::Sparsity(t.sparsity), relaidMem_.get() + at[c0 + i]);
+    });
+    if (done) {
+      const package::WeightTile &a = todo[c0], &b = todo[c1 - 1];
+      done(a.streamBeat / kHbmChannels, (b.streamBeat + b.beats + kHbmChannels - 1) / kHbmChannels);
+    }
+  }
+  relaidLo_ = ~uint64_t(0), relaidHi_ = 0;
+  for (size_t i = 0; i < todo.size(); ++i) {
+    const package::WeightTile &t = todo[i];
+    const uint64_t offset = t.streamBeat / kHbmChannels;
+    relaid_[offset] = Relaid{kernels::Q4Lanes{relaidMem_.get() + at[i], t.rows, t.k}, t.beats,
+                             isa::Sparsity(t.sparsity)};
+    relaidLo_ = std::min(relaidLo_, offset * kBeatBytes);
+    relaidHi_ = std::max(relaidHi_, (offset + (t.beats + kHbmChannels - 1) / kHbmChannels) * kBeatBytes);
+  }
+  // A write into a tile's channel range drops its copy (conservatively:
+  // by channel offset, whatever the channel).
+  hbm_.setWriteObserver([this](uint64_t addr, uint64_t n) {
+    if (relaid_.empty())
+      return;
+    const uint64_t chanBytes = kHbmChannelBeats * kBeatBytes;
+    uint64_t lo = addr % chanBytes, hi = lo + n;
+    if (n >= chanBytes || hi > chanBytes)
+      lo = 0, hi = chanBytes; // spans channels: any offset
+    if (hi <= relaidLo_ || lo >= relaidHi_)
+      return;
+    for (auto it = relaid_.begin(); it != relaid_.end();) {
+      uint64_t tlo = it->first * kBeatBytes,
+               thi = (it->first + (it->second.beats + kHbmChannels - 1) / kHbmChannels) * kBeatBytes;
+      it = (lo < thi && hi > tlo) ? relaid_.erase(it) : std::next(it);
+    }
+  });
+  // Where WBUF ranges came from (the mm_q4 finds its tile by it).
+  wbufSources_.clear();
+  bufs_[unsigned(isa::Buf::Wbuf)].setWriteObserver(
+      [this](uint64_t addr, uint64_t n) { dropWbufSources(addr, n); });
+  return total;
 }
 
 void GoldenModel::setThreads(unsigned n) {
@@ -229,6 +361,24 @@ void copyFast(SparseMemory &src, SparseMemory &dst, uint64_t srcAddr, uint64_t d
       }
       continue;
     }
+    // A striped source row into a contiguous destination: each channel's
+    // beats with one read, scattered into the destination span.
+    if (dstStripe <= 1) {
+      uint64_t d = (dstAddr + r * dstStride) * kBeatBytes;
+      if (uint8_t *dp = dst.writeSpan(d, len * kBeatBytes)) {
+        uint64_t ch = srcAddr / isa::kHbmChannelBeats, off = srcAddr % isa::kHbmChannelBeats;
+        for (uint32_t i = 0; i < srcStripe && i < len; ++i) {
+          uint64_t n = (len - i + srcStripe - 1) / srcStripe;
+          tmp.resize(n * kBeatBytes);
+          src.read((((ch + i) % isa::kHbmChannels) * isa::kHbmChannelBeats + off + r * srcStride) *
+                       kBeatBytes,
+                   tmp.data(), n * kBeatBytes);
+          for (uint64_t t = 0; t < n; ++t)
+            std::memcpy(dp + (i + t * srcStripe) * kBeatBytes, tmp.data() + t * kBeatBytes, kBeatBytes);
+        }
+        continue;
+      }
+    }
     for (uint64_t j = 0; j < len; ++j) {
       auto at = [&](uint64_t base, uint64_t stride, uint32_t p) {
         if (p <= 1)
@@ -398,28 +548,25 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
       return false;
     // One row from read-only mapped or stream-ordered HBM (a weight tile):
     // a deferred copy.
+    // A full-width weight load into WBUF: remember its source (relaid tiles).
+    const bool weightTile = !relaid_.empty() && l.dst_buf == uint32_t(isa::Buf::Wbuf) &&
+                            l.src_mem == uint32_t(ExtMem::Hbm) && l.rows == 1 &&
+                            p == kHbmChannels && l.src_addr < kHbmChannelBeats;
+    if (!wbufSources_.empty() && l.dst_buf == uint32_t(isa::Buf::Wbuf))
+      dropWbufSources(uint64_t(l.dst_addr) * kBeatBytes, uint64_t(l.row_len) * l.rows * kBeatBytes);
+    bool done = false;
     if (l.src_mem == uint32_t(ExtMem::Hbm) && l.rows == 1 && l.row_len > 0) {
       kernels::BeatRuns runs;
-      runs.stripe = std::max<uint32_t>(p, 1);
-      uint64_t ch = l.src_addr / kHbmChannelBeats, off = l.src_addr % kHbmChannelBeats;
-      bool mapped = true;
-      for (uint32_t i = 0; i < runs.stripe && i < l.row_len && mapped; ++i) {
-        uint64_t beats = (uint64_t(l.row_len) - i + runs.stripe - 1) / runs.stripe;
-        uint64_t at = runs.stripe == 1
-                          ? uint64_t(l.src_addr)
-                          : ((ch + i) % kHbmChannels) * kHbmChannelBeats + off;
-        uint64_t step = 0;
-        runs.run[i] = hbm_.stableBeats(at * kBeatBytes, beats, step);
-        mapped = runs.run[i] != nullptr && (i == 0 || step == runs.step);
-        runs.step = step;
-      }
-      if (mapped) {
-        dst.defer(uint64_t(l.dst_addr) * kBeatBytes, l.row_len, runs.normalized());
-        return true;
+      if (hbmRuns(l.src_addr, l.row_len, p, runs)) {
+        dst.defer(uint64_t(l.dst_addr) * kBeatBytes, l.row_len, runs);
+        done = true;
       }
     }
-    copyFast(src, dst, l.src_addr, l.dst_addr, l.rows, l.row_len, l.src_stride, l.dst_stride,
-             p, 1);
+    if (!done)
+      copyFast(src, dst, l.src_addr, l.dst_addr, l.rows, l.row_len, l.src_stride, l.dst_stride,
+               p, 1);
+    if (weightTile)
+      wbufSources_.push_back({uint64_t(l.dst_addr) * kBeatBytes, l.row_len, l.src_addr});
     return true;
   }
   case Opcode::Store:
@@ -476,6 +623,18 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
     a.sparsity = sp;
     if (!a.x || !a.y || (mq.has_bias && !a.bias))
       return false;
+    if (!relaid_.empty() && cpuLevel_ == kernels::CpuLevel::Avx512 && mq.w_buf == uint32_t(isa::Buf::Wbuf))
+      for (const WbufSource &w : wbufSources_)
+        if (w.addr == uint64_t(mq.w_addr) * kBeatBytes && w.beats >= wBeats) {
+          auto it = relaid_.find(w.hbmOffset);
+          if (it != relaid_.end() && it->second.sparsity == sp && it->second.lanes.k == mq.k &&
+              mq.n <= it->second.lanes.rows) {
+            mmQ4_.runLanes(a, it->second.lanes, *pool_);
+            ++relaidProducts_;
+            return true;
+          }
+          break;
+        }
     mmQ4_.run(a, *pool_, cpuLevel_);
     return true;
   }

@@ -26,12 +26,15 @@
 #include "runtime/device/sim/Memory.h"
 #include "runtime/kernels/MatMul.h"
 #include "runtime/kernels/ThreadPool.h"
+#include "runtime/package/PackageFormat.h"
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace edgellm::sim {
@@ -92,6 +95,18 @@ public:
   /// Runs a program to its `end` (or to a fault).
   RunResult run(const std::vector<isa::Instruction> &program);
 
+  /// Keeps a copy of these HBM weight tiles (docs/package-format.md) relaid for the AVX-512 mm_q4 kernel
+  /// (kernels::Q4Lanes, docs/simulator.md): an mm_q4 whose weights are the
+  /// deferred copy of such a load then reads the copy. A write into HBM
+  /// drops the copies of the tiles it touches. Returns the copy's bytes (0
+  /// when the fast kernels are not AVX-512: nothing is kept). `done(lo,
+  /// hi)` reports channel beat offsets [lo, hi) whose tiles are relaid, in
+  /// increasing order.
+  uint64_t relayWeightTiles(const std::vector<package::WeightTile> &tiles,
+                            const std::function<void(uint64_t, uint64_t)> &done = {});
+  /// mm_q4 instructions run on relaid tiles so far.
+  uint64_t relaidProducts() const { return relaidProducts_; }
+
 private:
   struct Pending {
     uint32_t index;
@@ -103,6 +118,9 @@ private:
   /// reference path then runs it).
   bool executeFast(const isa::Instruction &in);
   bool drain(RunResult &r, bool untilEmpty);
+  /// The source of a one-row HBM load as host runs (stable HBM bytes), or
+  /// false when they are not stable (then the load copies).
+  bool hbmRuns(uint64_t srcBeat, uint64_t beats, uint32_t stripe, kernels::BeatRuns &runs) const;
 
   const hw::TargetDesc &target_;
   SparseMemory hbm_, ddr_;
@@ -118,6 +136,30 @@ private:
   kernels::CpuLevel cpuLevel_ = kernels::CpuLevel::Scalar;
   std::unique_ptr<kernels::ThreadPool> pool_;
   kernels::MmQ4Kernel mmQ4_;
+  /// Relaid weight tiles by their channel beat offset (channel 0).
+  struct Relaid {
+    kernels::Q4Lanes lanes;
+    uint64_t beats; ///< stream beats
+    isa::Sparsity sparsity;
+  };
+  std::unordered_map<uint64_t, Relaid> relaid_;
+  uint64_t relaidProducts_ = 0;
+  /// Where WBUF ranges were last loaded from: a one-row, full-width striped
+  /// HBM load from channel 0 (dropped when the range is written again).
+  struct WbufSource {
+    uint64_t addr, beats; ///< WBUF bytes, beats
+    uint64_t hbmOffset;   ///< channel 0 beat offset
+  };
+  std::vector<WbufSource> wbufSources_;
+  void dropWbufSources(uint64_t addr, uint64_t n);
+  /// The stream beats [offset * 32, + beats) of HBM (any contents).
+  void readStream(uint64_t offset, uint64_t beats, uint8_t *out) const;
+  struct UnmapDeleter {
+    uint64_t bytes;
+    void operator()(uint8_t *p) const;
+  };
+  std::unique_ptr<uint8_t, UnmapDeleter> relaidMem_{nullptr, UnmapDeleter{0}};
+  uint64_t relaidLo_ = 0, relaidHi_ = 0; ///< channel offsets (bytes) any tile covers
   /// EDGELLM_SIM_PROFILE: seconds and counts per opcode (fast, reference).
   bool profile_ = false;
   std::array<double, 64> profSeconds_{};

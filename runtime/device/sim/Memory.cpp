@@ -198,6 +198,8 @@ void SparseMemory::read(uint64_t addr, void *dst, uint64_t n) const {
 }
 
 void SparseMemory::write(uint64_t addr, const void *src, uint64_t n) {
+  if (onWrite_)
+    onWrite_(addr, n);
   settle(addr, n);
   writeRaw(addr, src, n);
 }
@@ -224,6 +226,8 @@ void SparseMemory::writeRaw(uint64_t addr, const void *src, uint64_t n) {
 }
 
 void SparseMemory::map(uint64_t addr, const uint8_t *src, uint64_t n) {
+  if (onWrite_)
+    onWrite_(addr, n);
   settle(addr, n);
   if (addr >= capacity_ || n > capacity_ - addr)
     n = addr >= capacity_ ? 0 : capacity_ - addr;
@@ -265,6 +269,8 @@ const uint8_t *SparseMemory::readSpan(uint64_t addr, uint64_t n) const {
 }
 
 uint8_t *SparseMemory::writeSpan(uint64_t addr, uint64_t n) {
+  if (onWrite_)
+    onWrite_(addr, n);
   settle(addr, n);
   if (addr > capacity_ || n > capacity_ - addr || data_.empty())
     return nullptr;

@@ -24,6 +24,9 @@
 //   into the region change it in place: they call the owner's hook first,
 //   which performs the deferred copies that may read it.
 //
+// - a write observer: the owner learns of every write (the golden model drops
+//   its relaid copies of weights that change).
+//
 // Kernels take pointers from the main thread (readSpan/writeSpan/...) before
 // they start worker threads; the memory itself is not thread-safe.
 //
@@ -94,6 +97,10 @@ public:
   /// Bytes of private pages (allocated or copied on write).
   uint64_t privateBytes() const;
 
+  /// Called with the range before every write(), writeSpan() and map():
+  /// the owner's copies derived from these bytes are stale after it.
+  void setWriteObserver(std::function<void(uint64_t addr, uint64_t n)> f) { onWrite_ = std::move(f); }
+
 private:
   struct FreeDeleter {
     void operator()(uint8_t *p) const { std::free(p); }
@@ -129,6 +136,7 @@ private:
   std::unique_ptr<uint8_t, UnmapDeleter> stream_;
   uint64_t regionBytes_ = 0;
   std::function<void()> beforeRegionWrite_;
+  std::function<void(uint64_t, uint64_t)> onWrite_;
 };
 
 } // namespace edgellm::sim

@@ -66,12 +66,34 @@ void destripe(const std::vector<Device::ChannelImage> &hbm, uint8_t *stream) {
 
 } // namespace
 
-bool SimDevice::loadHbmImages(const std::vector<ChannelImage> &images, std::string &error) {
-  // HBM channels 0..31 kept in stream order (docs/simulator.md): one
-  // sequential pass de-stripes the per-channel sections into a private
-  // buffer, dropping the section pages already copied from the process
-  // (MADV_DONTNEED) so the resident size stays one copy. With
-  // EDGELLM_SIM_HBM=mapped the sections are mapped instead (copy-on-write).
+/// Drops the pages of beats [lo, hi) of every image from the process (they
+/// are file-backed and read-only: a page read again later, a neighbour's
+/// bytes after rounding outward, just faults back in).
+static void releaseImages(const std::vector<Device::ChannelImage> &images, uint64_t lo, uint64_t hi) {
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  for (const Device::ChannelImage &c : images) {
+    uint64_t beats = c.bytes / isa::kBeatBytes;
+    uintptr_t a = reinterpret_cast<uintptr_t>(c.data) + std::min(lo, beats) * isa::kBeatBytes;
+    uintptr_t e = reinterpret_cast<uintptr_t>(c.data) + std::min(hi, beats) * isa::kBeatBytes;
+    a = a / page * page;
+    e = (e + page - 1) / page * page;
+    if (e > a)
+      ::madvise(reinterpret_cast<void *>(a), e - a, MADV_DONTNEED);
+  }
+}
+
+bool SimDevice::loadHbmImages(const std::vector<ChannelImage> &images,
+                              const std::vector<package::WeightTile> &tiles, std::string &error) {
+  // Three ways to hold HBM (docs/simulator.md), EDGELLM_SIM_HBM choosing:
+  // - relaid (the default when the kernels are AVX-512 and the package has
+  //   INT4 tiles): the sections mapped copy-on-write, plus the tiles relaid
+  //   for the mm_q4 kernel (GoldenModel::relayWeightTiles); the section
+  //   pages the relayout read are dropped again, so the resident size is
+  //   one copy of the weights;
+  // - stream: channels 0..31 kept in stream order: one sequential pass
+  //   de-stripes the sections into a private buffer, dropping the section
+  //   pages already copied (MADV_DONTNEED);
+  // - mapped: the sections mapped copy-on-write, nothing else.
   uint64_t perChannel = 0;
   for (const ChannelImage &c : images) {
     if (c.channel >= isa::kHbmChannels || c.bytes % isa::kBeatBytes ||
@@ -81,16 +103,34 @@ bool SimDevice::loadHbmImages(const std::vector<ChannelImage> &images, std::stri
     }
     perChannel = std::max(perChannel, c.bytes / isa::kBeatBytes);
   }
-  const char *mode = std::getenv("EDGELLM_SIM_HBM");
-  uint8_t *stream = nullptr;
-  if (!images.empty() && !(mode && std::strcmp(mode, "mapped") == 0))
-    stream = model_.stripeHbm(perChannel);
-  if (stream) {
-    destripe(images, stream);
-    counters_.bytesWritten += perChannel * isa::kBeatBytes * isa::kHbmChannels;
-    return true;
+  const char *env = std::getenv("EDGELLM_SIM_HBM");
+  const std::string mode = env ? env : "";
+  if (!mode.empty() && mode != "relaid" && mode != "stream" && mode != "mapped") {
+    error = "sim: EDGELLM_SIM_HBM must be relaid, stream or mapped, not '" + mode + "'";
+    return false;
   }
-  return Device::loadHbmImages(images, error);
+  if (images.empty())
+    return true;
+  if (mode.empty() || mode == "relaid") {
+    if (!Device::loadHbmImages(images, tiles, error))
+      return false;
+    if (uint64_t bytes = model_.relayWeightTiles(
+            tiles, [&](uint64_t lo, uint64_t hi) { releaseImages(images, lo, hi); })) {
+      counters_.bytesWritten += bytes;
+      return true;
+    }
+    if (mode == "relaid")
+      return true; // nothing to relay (or scalar kernels): mapped
+    // Not relaid: keep the stream order instead (below).
+  }
+  if (mode != "mapped") {
+    if (uint8_t *stream = model_.stripeHbm(perChannel)) {
+      destripe(images, stream);
+      counters_.bytesWritten += perChannel * isa::kBeatBytes * isa::kHbmChannels;
+      return true;
+    }
+  }
+  return Device::loadHbmImages(images, tiles, error);
 }
 
 bool SimDevice::allocate(Bank bank, uint64_t beats, std::string &error) {

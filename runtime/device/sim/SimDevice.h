@@ -27,7 +27,8 @@ public:
             std::string &error) override;
   bool writeShared(isa::ExtMem mem, uint64_t byteAddr, const uint8_t *data, uint64_t bytes,
                    std::string &error) override;
-  bool loadHbmImages(const std::vector<ChannelImage> &images, std::string &error) override;
+  bool loadHbmImages(const std::vector<ChannelImage> &images,
+                     const std::vector<package::WeightTile> &tiles, std::string &error) override;
   bool loadProgram(const std::string &name, const std::vector<isa::Instruction> &code,
                    uint64_t ddrBeat, std::string &error) override;
   bool start(const std::string &name, const Registers &regs, std::string &error) override;

@@ -1,0 +1,194 @@
+//===- MmQ4Bench.cpp - Speed of the simulator's mm_q4 kernel --------------===//
+//
+// Prints the speed of the fast mm_q4 kernel (runtime/kernels/MatMul.h) on
+// ChatGLM2-6B's linear-layer shapes: weight bytes per second, time per
+// layer and the decode-step time of all 28 layers' linear products
+// (docs/simulator.md). The activations are FP16 normals with a few
+// outliers per group (as LLM activations are), which sets how many inputs
+// need the exact alignment corrections; the weights are random bytes with
+// random scales (every byte is a valid dense encoding).
+//   edgellm-bench-mmq4 [--tokens M] [--threads T] [--reps R] [--shape NAME] [--scalar]
+//                      [--in-place]
+// By default (AVX-512) the weights are relaid as the simulator keeps them
+// (kernels::q4ToLanes); --in-place times the kernel on the package rows.
+//
+//===----------------------------------------------------------------------===//
+
+#include "edgellm/hw/IsaNumerics.h"
+#include "runtime/kernels/MatMul.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <sys/mman.h>
+
+using namespace edgellm;
+
+namespace {
+
+struct Shape {
+  const char *name;
+  uint32_t k, n;
+};
+
+// ChatGLM2-6B, per layer: query_key_value, dense, dense_h_to_4h, dense_4h_to_h.
+constexpr Shape kShapes[] = {{"qkv", 4096, 4608},
+                             {"dense", 4096, 4096},
+                             {"h_to_4h", 4096, 27392},
+                             {"4h_to_h", 13696, 4096}};
+// Not part of the decode step: one tile of 64 rows, cache-resident (the
+// kernel's compute rate without DRAM).
+constexpr Shape kCached = {"cached", 13696, 64};
+constexpr unsigned kLayers = 28;
+
+/// Weights in huge pages, as the simulator keeps its HBM (sim/Memory.cpp).
+struct HugeBuffer {
+  uint8_t *p = nullptr;
+  size_t n = 0;
+  explicit HugeBuffer(size_t bytes) : n(bytes) {
+    void *m = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+      std::perror("edgellm-bench-mmq4: mmap");
+      std::exit(1);
+    }
+#ifdef MADV_HUGEPAGE
+    ::madvise(m, n, MADV_HUGEPAGE);
+#endif
+    p = static_cast<uint8_t *>(m);
+  }
+  ~HugeBuffer() { ::munmap(p, n); }
+  size_t size() const { return n; }
+  uint8_t &operator[](size_t i) { return p[i]; }
+  uint8_t *data() { return p; }
+};
+
+double seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  uint32_t M = 1;
+  std::string only;
+  bool lanes = true;
+  unsigned threads = 0, reps = 5;
+  kernels::CpuLevel level = kernels::detectCpuLevel();
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--tokens" && i + 1 < argc)
+      M = uint32_t(std::atoi(argv[++i]));
+    else if (a == "--threads" && i + 1 < argc)
+      threads = unsigned(std::atoi(argv[++i]));
+    else if (a == "--reps" && i + 1 < argc)
+      reps = unsigned(std::atoi(argv[++i]));
+    else if (a == "--shape" && i + 1 < argc)
+      only = argv[++i];
+    else if (a == "--scalar")
+      level = kernels::CpuLevel::Scalar;
+    else if (a == "--in-place")
+      lanes = false;
+    else {
+      std::fprintf(stderr, "usage: edgellm-bench-mmq4 [--tokens M] [--threads T] [--reps R] [--shape NAME] [--scalar] [--in-place]\n");
+      return 2;
+    }
+  }
+  if (M == 0 || reps == 0) {
+    std::fprintf(stderr, "edgellm-bench-mmq4: --tokens and --reps must be positive\n");
+    return 2;
+  }
+  kernels::ThreadPool pool(threads);
+  kernels::MmQ4Kernel kernel;
+  std::mt19937_64 rng(1);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  if (level != kernels::CpuLevel::Avx512)
+    lanes = false;
+  std::printf("mm_q4 bench: %s, %u threads, %u token(s), dense INT4, %s\n",
+              kernels::cpuLevelName(level), pool.size(), M,
+              lanes ? "weights relaid (lanes = rows)" : "weights in package rows");
+  double stepSeconds = 0, stepBytes = 0;
+  std::vector<Shape> shapes(std::begin(kShapes), std::end(kShapes));
+  if (only == kCached.name)
+    shapes = {kCached};
+  for (const Shape &s : shapes) {
+    if (!only.empty() && only != s.name)
+      continue;
+    const uint64_t rowBytes = uint64_t(isa::q4RowBeats(s.k, isa::Sparsity::Dense)) * isa::kBeatBytes;
+    HugeBuffer w(rowBytes * s.n);
+    for (uint64_t i = 0; i < w.size(); i += 8) {
+      uint64_t r = rng();
+      std::memcpy(&w[i], &r, 8);
+    }
+    // Scales: FP16 around 2^-6 (as the quantiser's max|w|/7 gives).
+    for (uint64_t n = 0; n < s.n; ++n)
+      for (uint32_t b0 = 0, beat = 0; b0 < s.k; b0 += isa::kQuantBlock) {
+        uint32_t ng = (std::min<uint32_t>(isa::kQuantBlock, s.k - b0) + 127) / 128;
+        for (unsigned g = 0; g < 16; ++g) {
+          uint16_t h = isa::f32ToF16(std::ldexp(1.0f + float(rng() % 1000) / 1000, -6));
+          std::memcpy(&w[(n * rowBytes) + beat * 32 + 2 * g], &h, 2);
+        }
+        beat += 1 + ng * 64 / 32;
+      }
+    HugeBuffer relaid(lanes ? kernels::q4LanesBytes(s.n, s.k) : 4096);
+    if (lanes) {
+      kernels::q4ToLanes(kernels::BeatRuns::contiguous(w.data()), s.n, s.k, isa::Sparsity::Dense,
+                         relaid.data());
+    }
+    // X [M, K], unified layout with stride M: normals, 1 in 64 an outlier x20.
+    const uint32_t kb = (s.k + 15) / 16;
+    std::vector<uint8_t> x(uint64_t(kb) * M * 32), y(uint64_t((s.n + 15) / 16) * M * 32);
+    double best = 1e30;
+    for (unsigned rep = 0; rep < reps; ++rep) {
+      // New activations each repetition (the kernel caches prepared inputs),
+      // except for the cache-resident tile: its time is the kernel's alone.
+      for (uint32_t m = 0; m < M && (rep == 0 || s.name != kCached.name); ++m)
+        for (uint32_t c = 0; c < s.k; ++c) {
+          float v = normal(rng) * (rng() % 64 == 0 ? 20.0f : 1.0f);
+          uint16_t h = isa::f32ToF16(v);
+          std::memcpy(&x[((c / 16) * M + m) * 32 + (c % 16) * 2], &h, 2);
+        }
+      kernels::MmQ4Args a;
+      a.x = x.data();
+      a.xStride = M;
+      a.w = kernels::BeatRuns::contiguous(w.data());
+      a.y = y.data();
+      a.yStride = M;
+      a.m = M;
+      a.n = s.n;
+      a.k = s.k;
+      // One call per weight tile, as the compiler tiles (docs/lowering.md:
+      // at most 256 rows and 1/8 of the 4 MiB WBUF), all with the same input.
+      const uint64_t tileRows = std::min<uint64_t>(256, (512 << 10) / rowBytes / 16 * 16);
+      double t0 = seconds();
+      for (uint64_t n0 = 0; n0 < s.n; n0 += tileRows) {
+        a.w = kernels::BeatRuns::contiguous(w.data() + n0 * rowBytes);
+        a.n = uint32_t(std::min<uint64_t>(tileRows, s.n - n0));
+        a.y = y.data() + (n0 / 16) * M * 32;
+        if (lanes)
+          kernel.runLanes(a, kernels::Q4Lanes{relaid.data() + n0 * rowBytes, a.n, s.k}, pool);
+        else
+          kernel.run(a, pool, level);
+      }
+      best = std::min(best, seconds() - t0);
+    }
+    double groups = double(M) * s.n * ((s.k + 127) / 128);
+    std::printf("  %-8s K=%-5u N=%-5u %8.3f ms  %6.2f GB/s  %6.2f ns/group/thread\n", s.name, s.k,
+                s.n, best * 1e3, double(w.size()) / best / 1e9,
+                best * 1e9 * pool.size() / groups);
+    if (&s != &shapes[0] || s.name != kCached.name)
+      stepSeconds += best * kLayers;
+    stepBytes += double(w.size()) * kLayers;
+  }
+  std::printf("28 layers' linear products: %.1f ms for %.2f GB of weights (%.2f GB/s): %.2f "
+              "tokens/s%s\n",
+              stepSeconds * 1e3, stepBytes / 1e9, stepBytes / stepSeconds / 1e9,
+              M / stepSeconds, M > 1 ? " (prefill)" : "");
+  return 0;
+}
