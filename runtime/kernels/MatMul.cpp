@@ -514,36 +514,47 @@ inline int32_t load32(const uint8_t *p) {
 }
 
 /// Weights relaid as lanes = rows (q4ToLanes), one block of 16 rows, TB
-/// tokens: acc[t * 16 + r] += the golden sequence over the groups, in
-/// order. Per group the 16 dword vectors (lane r: 8 inputs of row r) are
-/// split into (w + 8) nibbles once for the TB tokens, whose digit planes
-/// are broadcast 4 inputs at a time; the lanes need no reduction, and a
-/// correction is one shift, mask and lane permutation for all 16 rows.
-constexpr uint64_t kLanesPrefetch = 16 << 10;
+/// tokens, groups [gBegin, gEnd): acc[t * 16 + r] += the golden sequence
+/// over the groups, in order, or (with `prods`) prods[(t * (gEnd - gBegin)
+/// + g - gBegin) * 16 + r] = each group's product instead, for the caller
+/// to add in order. Per group the 16 dword vectors (lane r: 8 inputs of
+/// row r) are split into (w + 8) nibbles once for the TB tokens, whose
+/// digit planes are broadcast 4 inputs at a time; the lanes need no
+/// reduction, and a correction is one shift, mask and lane permutation for
+/// all 16 rows.
+/// acc[r] = the sum of prods[g * 16 + r] over g = 0 .. G - 1, in order
+/// (the golden sequence, 16 rows in the lanes).
+EDGELLM_AVX512 void sumProducts(const float *prods, uint32_t G, float acc[16]) {
+  __m512 v = _mm512_setzero_ps();
+  for (uint32_t g = 0; g < G; ++g)
+    v = _mm512_add_ps(v, _mm512_loadu_ps(prods + g * 16));
+  _mm512_storeu_ps(acc, v);
+}
+
+constexpr uint64_t kLanesPrefetch = 32 << 10;
 template <unsigned TB>
-EDGELLM_AVX512 void lanesBlock(const uint8_t *blk, const TokenView *tv, float *acc) {
-  const uint32_t G = tv[0].groups;
+EDGELLM_AVX512 void lanesBlock(const uint8_t *blk, const TokenView *tv, uint32_t gBegin,
+                               uint32_t gEnd, float *acc, float *prods) {
   const __m512i nib = _mm512_set1_epi8(0x0f);
   const __m512i x88 = _mm512_set1_epi8(char(0x88)), x08 = _mm512_set1_epi8(0x08);
   const __m512i nibMask = _mm512_set1_epi32(0xf);
   __m512 accv[TB];
   for (unsigned t = 0; t < TB; ++t)
-    accv[t] = _mm512_loadu_ps(acc + t * 16);
+    accv[t] = prods ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + t * 16);
   alignas(64) float pv[16];
-  const uint8_t *p = blk;
-  for (uint32_t g0 = 0; g0 < G; g0 += 16) {
-    const uint32_t ng = std::min<uint32_t>(16, G - g0);
-    const uint8_t *scales = p;
-    p += 512;
-    for (uint32_t j = 0; j < ng; ++j, p += 1024) {
+  constexpr uint64_t kBlock16 = 512 + 16 * 1024; // 16 groups' scales and payloads
+  for (uint32_t g0 = gBegin / 16 * 16; g0 < gEnd; g0 += 16) {
+    const uint8_t *scales = blk + (g0 / 16) * kBlock16;
+    for (uint32_t j = std::max(gBegin, g0) - g0; j < 16 && g0 + j < gEnd; ++j) {
+      const uint8_t *p = scales + 512 + 1024 * j;
       const uint32_t g = g0 + j;
       __m512i a0[TB], a1[TB], a2[TB], b0[TB], b1[TB], b2[TB];
       const int8_t *pl[TB];
-      // The weights stream: the group 16 KiB ahead into L2 (measured on
-      // the 6B shapes: 1.7x the rate of the hardware prefetchers alone;
-      // nearer or into L1 is slower).
+      // The weights stream: the group 32 KiB ahead into L2 (measured on
+      // the 6B shapes: 1.3-1.7x the rate of the hardware prefetchers alone;
+      // into L1 is slower, 4-64 KiB ahead about the same).
       for (unsigned l = 0; l < 16; ++l)
-        _mm_prefetch(reinterpret_cast<const char *>(p + kLanesPrefetch + 64 * l), _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char *>(p + kLanesPrefetch + 64 * l), _MM_HINT_T2);
       for (unsigned t = 0; t < TB; ++t) {
         a0[t] = a1[t] = a2[t] = b0[t] = b1[t] = b2[t] = _mm512_setzero_si512();
         pl[t] = tv[t].planes + uint64_t(g) * kPlaneBytes;
@@ -597,12 +608,16 @@ EDGELLM_AVX512 void lanesBlock(const uint8_t *blk, const TokenView *tv, float *a
           __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(S), _mm512_set1_ps(k.pow2[g])); // exact
           prod = _mm512_mul_ps(v, scale);
         }
-        accv[t] = _mm512_add_ps(accv[t], prod);
+        if (prods)
+          _mm512_storeu_ps(prods + (uint64_t(t) * (gEnd - gBegin) + g - gBegin) * 16, prod);
+        else
+          accv[t] = _mm512_add_ps(accv[t], prod);
       }
     }
   }
-  for (unsigned t = 0; t < TB; ++t)
-    _mm512_storeu_ps(acc + t * 16, accv[t]);
+  if (!prods)
+    for (unsigned t = 0; t < TB; ++t)
+      _mm512_storeu_ps(acc + t * 16, accv[t]);
 }
 #endif
 
@@ -619,17 +634,27 @@ MmQ4Kernel::~MmQ4Kernel() {
 MmQ4Kernel::Prepared &MmQ4Kernel::prepare(const MmQ4Args &a, ThreadPool &pool) {
   const uint32_t M = a.m, K = a.k;
   const uint32_t G = (K + kQuantGroup - 1) / kQuantGroup;
-  // Gather the activations' bits and look for a prepared copy.
+  // A prepared copy of exactly these activation bits (compared in place).
+  auto same = [&](const Prepared &p) {
+    if (p.m != M || p.k != K)
+      return false;
+    for (uint32_t m = 0; m < M; ++m)
+      for (uint32_t c0 = 0; c0 < K; c0 += kLanes)
+        if (std::memcmp(&p.bits[uint64_t(m) * K + c0], a.x + elem(a.xStride, m, c0),
+                        std::min<uint32_t>(kLanes, K - c0) * 2) != 0)
+          return false;
+    return true;
+  };
+  for (size_t i = 0; i < cache_.size(); ++i)
+    if (same(*cache_[i])) {
+      std::rotate(cache_.begin(), cache_.begin() + long(i), cache_.begin() + long(i) + 1);
+      return *cache_[0];
+    }
   std::vector<uint16_t> bits(uint64_t(M) * K);
   for (uint32_t m = 0; m < M; ++m)
     for (uint32_t c0 = 0; c0 < K; c0 += kLanes)
       std::memcpy(&bits[uint64_t(m) * K + c0], a.x + elem(a.xStride, m, c0),
                   std::min<uint32_t>(kLanes, K - c0) * 2);
-  for (size_t i = 0; i < cache_.size(); ++i)
-    if (cache_[i]->m == M && cache_[i]->k == K && cache_[i]->bits == bits) {
-      std::rotate(cache_.begin(), cache_.begin() + long(i), cache_.begin() + long(i) + 1);
-      return *cache_[0];
-    }
   if (cache_.size() >= 2)
     cache_.pop_back();
   auto p = std::make_unique<Prepared>();
@@ -807,46 +832,89 @@ uint64_t kernels::q4LanesBytes(uint32_t rows, uint32_t k) {
   return uint64_t((rows + 15) / 16) * 16 * isa::q4RowBeats(k, isa::Sparsity::Dense) * kBeatBytes;
 }
 
+namespace {
+/// Group payloads of 16 dense rows (row r's 64 bytes at rows[r] + off)
+/// transposed to [dword q][row] (1 KiB at out).
+void transposeGroupScalar(const uint8_t *const rows[16], uint64_t off, uint8_t *out) {
+  for (unsigned r = 0; r < 16; ++r)
+    for (unsigned q = 0; q < 16; ++q)
+      std::memcpy(out + 64 * q + 4 * r, rows[r] + off + 4 * q, 4);
+}
+#ifdef EDGELLM_X86
+EDGELLM_AVX512 void transposeGroupAvx512(const uint8_t *const rows[16], uint64_t off, uint8_t *out) {
+  __m512i v[16];
+  for (unsigned r = 0; r < 16; ++r)
+    v[r] = _mm512_loadu_si512(rows[r] + off);
+  transpose16(v);
+  for (unsigned q = 0; q < 16; ++q)
+    _mm512_storeu_si512(out + 64 * q, v[q]);
+}
+#endif
+} // namespace
+
 void kernels::q4ToLanes(const BeatRuns &src, uint32_t rows, uint32_t k, isa::Sparsity sp,
                         uint8_t *out) {
   const uint32_t G = (k + kQuantGroup - 1) / kQuantGroup;
   const uint64_t rowBeats = isa::q4RowBeats(k, sp);
+  const uint64_t denseBytes = isa::q4RowBeats(k, isa::Sparsity::Dense) * kBeatBytes;
   const unsigned payload = isa::groupPayloadBytes(sp);
-  std::vector<uint8_t> row(rowBeats * kBeatBytes), bytes(uint64_t(G) * 64), scales(uint64_t(G) * 2);
-  uint8_t *o = out;
-  for (uint32_t r0 = 0; r0 < rows; r0 += 16) {
-    uint8_t *blk = o;
-    std::memset(blk, 0, 16 * isa::q4RowBeats(k, isa::Sparsity::Dense) * kBeatBytes);
-    for (uint32_t r = 0; r < 16 && r0 + r < rows; ++r) {
-      // The row as dense two's complement nibbles and FP16 scales.
-      src.gather((r0 + r) * rowBeats, rowBeats, row.data());
-      const uint8_t *b = row.data();
+  // The tile's rows, contiguous, and (other densities) re-encoded dense:
+  // the dense row format with two's complement nibbles.
+  std::vector<uint8_t> tile(uint64_t(rows) * rowBeats * kBeatBytes);
+  src.gather(0, uint64_t(rows) * rowBeats, tile.data());
+  std::vector<uint8_t> dense;
+  const uint8_t *rowsAt = tile.data();
+  if (sp != isa::Sparsity::Dense) {
+    dense.assign(uint64_t(rows) * denseBytes, 0);
+    for (uint32_t r = 0; r < rows; ++r) {
+      const uint8_t *b = tile.data() + uint64_t(r) * rowBeats * kBeatBytes;
+      uint8_t *d = dense.data() + uint64_t(r) * denseBytes;
       for (uint32_t g0 = 0; g0 < G; g0 += 16) {
         const uint32_t ng = std::min<uint32_t>(16, G - g0);
-        std::memcpy(&scales[2 * g0], b, 2 * ng);
-        b += kBeatBytes;
+        std::memcpy(d, b, kBeatBytes);
+        b += kBeatBytes, d += kBeatBytes;
         int8_t w[kQuantGroup];
-        for (uint32_t j = 0; j < ng; ++j) {
+        for (uint32_t j = 0; j < ng; ++j, d += 64) {
           isa::q4DecodeGroup(b + j * payload, sp, w);
           for (unsigned i = 0; i < 64; ++i)
-            bytes[uint64_t(g0 + j) * 64 + i] = uint8_t((w[2 * i] & 0xf) | (w[2 * i + 1] & 0xf) << 4);
+            d[i] = uint8_t((w[2 * i] & 0xf) | (w[2 * i + 1] & 0xf) << 4);
         }
         b += (ng * payload + kBeatBytes - 1) / kBeatBytes * kBeatBytes;
       }
-      // Scatter: per 16 groups the scales [group][row], then per group the
-      // dwords [q][row].
-      uint8_t *d = blk;
-      for (uint32_t g0 = 0; g0 < G; g0 += 16) {
-        const uint32_t ng = std::min<uint32_t>(16, G - g0);
-        for (uint32_t j = 0; j < ng; ++j)
-          std::memcpy(d + 32 * j + 2 * r, &scales[2 * (g0 + j)], 2);
-        d += 512;
-        for (uint32_t j = 0; j < ng; ++j, d += 1024)
-          for (unsigned q = 0; q < 16; ++q)
-            std::memcpy(d + 64 * q + 4 * r, &bytes[uint64_t(g0 + j) * 64 + 4 * q], 4);
-      }
     }
-    o += 16 * isa::q4RowBeats(k, isa::Sparsity::Dense) * kBeatBytes;
+    rowsAt = dense.data();
+  }
+  const std::vector<uint8_t> zeroRow(denseBytes, 0);
+  bool vec = false;
+#ifdef EDGELLM_X86
+  vec = detectCpuLevel() == CpuLevel::Avx512;
+#endif
+  uint8_t *o = out;
+  for (uint32_t r0 = 0; r0 < rows; r0 += 16) {
+    const uint8_t *rp[16];
+    for (uint32_t r = 0; r < 16; ++r)
+      rp[r] = r0 + r < rows ? rowsAt + uint64_t(r0 + r) * denseBytes : zeroRow.data();
+    // Per 16 groups: the scales [group][row], then per group the dwords
+    // [q][row].
+    uint64_t off = 0;
+    for (uint32_t g0 = 0; g0 < G; g0 += 16) {
+      const uint32_t ng = std::min<uint32_t>(16, G - g0);
+      std::memset(o, 0, 512);
+      for (uint32_t j = 0; j < ng; ++j)
+        for (unsigned r = 0; r < 16; ++r)
+          std::memcpy(o + 32 * j + 2 * r, rp[r] + off + 2 * j, 2);
+      o += 512, off += kBeatBytes;
+      for (uint32_t j = 0; j < ng; ++j, o += 1024, off += 64) {
+#ifdef EDGELLM_X86
+        if (vec) {
+          transposeGroupAvx512(rp, off, o);
+          continue;
+        }
+#endif
+        transposeGroupScalar(rp, off, o);
+      }
+      off = (off + kBeatBytes - 1) / kBeatBytes * kBeatBytes;
+    }
   }
 }
 
@@ -854,11 +922,35 @@ void MmQ4Kernel::runLanes(const MmQ4Args &a, const Q4Lanes &w, ThreadPool &pool)
 #ifdef EDGELLM_X86
   const Prepared &P = prepare(a, pool);
   const std::vector<TokenView> views = tokenViews(P);
-  const uint32_t M = a.m, N = a.n;
+  const uint32_t M = a.m, N = a.n, G = P.groups;
   const uint64_t blockBytes = 16 * uint64_t(isa::q4RowBeats(a.k, isa::Sparsity::Dense)) * kBeatBytes;
   const uint64_t blocks = (N + 15) / 16;
   if (scratch_.size() < pool.size())
     scratch_.resize(pool.size());
+  if (M == 1) {
+    // One token: work items of a few groups of one block, so that both
+    // threads stay busy to the end of even a small tile; each item stores
+    // its groups' products, and the sums over the groups follow in order.
+    const uint32_t chunk = std::max<uint32_t>(
+        4, uint32_t((G * blocks + 16 * pool.size() - 1) / (16 * pool.size())));
+    const uint32_t chunks = (G + chunk - 1) / chunk;
+    std::vector<float> &prods = prods_;
+    prods.resize(blocks * G * 16);
+    pool.parallelFor(blocks * chunks, [&](uint64_t item, unsigned) {
+      const uint64_t b = item / chunks;
+      const uint32_t g0 = uint32_t(item % chunks) * chunk, g1 = std::min(G, g0 + chunk);
+      lanesBlock<1>(w.data + b * blockBytes, views.data(), g0, g1, nullptr,
+                    prods.data() + (b * G + g0) * 16);
+    });
+    for (uint64_t b = 0; b < blocks; ++b) {
+      alignas(64) float acc[16];
+      sumProducts(prods.data() + b * G * 16, G, acc);
+      for (unsigned r = 0; r < std::min<uint64_t>(16, N - b * 16); ++r)
+        storeOutput(a, 0, b * 16 + r, acc[r]);
+    }
+    zeroPadding(a);
+    return;
+  }
   pool.parallelFor(blocks, [&](uint64_t b, unsigned t) {
     std::vector<uint8_t> &sc = scratch_[t];
     if (sc.size() < uint64_t(M) * 64)
@@ -868,9 +960,9 @@ void MmQ4Kernel::runLanes(const MmQ4Args &a, const Q4Lanes &w, ThreadPool &pool)
     const uint8_t *blk = w.data + b * blockBytes;
     uint32_t m = 0;
     for (; m + 2 <= M; m += 2)
-      lanesBlock<2>(blk, views.data() + m, acc + m * 16);
+      lanesBlock<2>(blk, views.data() + m, 0, G, acc + m * 16, nullptr);
     if (m < M)
-      lanesBlock<1>(blk, views.data() + m, acc + m * 16);
+      lanesBlock<1>(blk, views.data() + m, 0, G, acc + m * 16, nullptr);
     const uint64_t n0 = b * 16, rows = std::min<uint64_t>(16, N - n0);
     for (uint32_t mm = 0; mm < M; ++mm)
       for (unsigned r = 0; r < rows; ++r)

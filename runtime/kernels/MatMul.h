@@ -95,6 +95,7 @@ private:
 
   std::vector<std::unique_ptr<Prepared>> cache_; ///< most recent first
   std::vector<std::vector<uint8_t>> scratch_;    ///< per thread
+  std::vector<float> prods_;                     ///< runLanes, one token: group products
 };
 
 void mmF16(const MmF16Args &a, ThreadPool &pool, CpuLevel level);

@@ -3,6 +3,7 @@
 #include "runtime/device/sim/GoldenModel.h"
 #include "edgellm/hw/IsaNumerics.h"
 #include "edgellm/hw/IsaStream.h"
+#include "runtime/kernels/Elementwise.h"
 
 #include <algorithm>
 #include <chrono>
@@ -470,7 +471,13 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
     HostOperand A{const_cast<uint8_t *>(pa), sa}, B{const_cast<uint8_t *>(pb), sb}, Y{py, sy};
     // Rows are independent (in place: each element from the same element),
     // so they run on the pool's threads.
+    const kernels::EwKind kind = silu ? kernels::EwKind::SiluMul
+                                 : op == uint32_t(EwOp::Add) ? kernels::EwKind::Add
+                                                             : kernels::EwKind::Mul;
     auto rowFn = [&](uint64_t m, unsigned) {
+      if (!copy && kernels::elementwiseRow(kind, A.at(m, 0), sa * kBeatBytes, B.at(bcast ? 0 : m, 0),
+                                           sb * kBeatBytes, Y.at(m, 0), sy * kBeatBytes, C, cpuLevel_))
+        return;
       for (uint64_t c = 0; c < C; ++c) {
         if (copy) {
           std::memmove(Y.at(m, c), A.at(m, c), 2);

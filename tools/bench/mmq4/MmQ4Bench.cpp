@@ -44,7 +44,7 @@ constexpr Shape kShapes[] = {{"qkv", 4096, 4608},
                              {"4h_to_h", 13696, 4096}};
 // Not part of the decode step: one tile of 64 rows, cache-resident (the
 // kernel's compute rate without DRAM).
-constexpr Shape kCached = {"cached", 13696, 64};
+constexpr Shape kCached = {"cached", 4096, 16};
 constexpr unsigned kLayers = 28;
 
 /// Weights in huge pages, as the simulator keeps its HBM (sim/Memory.cpp).
