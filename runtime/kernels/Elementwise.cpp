@@ -43,14 +43,33 @@ EDGELLM_AVX512 inline __m512 expLanes(__m512 x) {
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), e, x);
 }
 
+/// FP16 beat of 16 binary32 lanes: vcvtps2ph, NaN lanes canonical, lanes
+/// past `valid` zero.
+EDGELLM_AVX512 inline __m256i toHalf(__m512 v, unsigned valid = isa::kLanes) {
+  __m256i h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  h = _mm256_mask_blend_epi16(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), h,
+                              _mm256_set1_epi16(short(isa::kCanonicalNaN16)));
+  return _mm256_maskz_mov_epi16(__mmask16((1u << valid) - 1), h);
+}
+
+EDGELLM_AVX512 inline __m512 fromHalf(const uint8_t *p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p)));
+}
+
+/// treeSum16 of one vector: s[j] += s[j + w] for w = 8, 4, 2, 1.
+EDGELLM_AVX512 inline float tree16(__m512 v) {
+  __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+  __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+  return _mm_cvtss_f32(s1);
+}
+
 EDGELLM_AVX512 bool rowAvx512(EwKind kind, const uint8_t *a, uint64_t aStride, const uint8_t *b,
                               uint64_t bStride, uint8_t *y, uint64_t yStride, uint64_t channels) {
-  const __m256i nan16 = _mm256_set1_epi16(short(isa::kCanonicalNaN16));
   for (uint64_t c0 = 0, j = 0; c0 < channels; c0 += isa::kLanes, ++j) {
     const unsigned valid = unsigned(std::min<uint64_t>(isa::kLanes, channels - c0));
-    const __mmask16 mask = __mmask16((1u << valid) - 1);
-    __m512 av = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(a + j * aStride)));
-    __m512 bv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(b + j * bStride)));
+    __m512 av = fromHalf(a + j * aStride), bv = fromHalf(b + j * bStride);
     __m512 v;
     if (kind == EwKind::Add) {
       v = _mm512_add_ps(av, bv);
@@ -61,16 +80,86 @@ EDGELLM_AVX512 bool rowAvx512(EwKind kind, const uint8_t *a, uint64_t aStride, c
       __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), t);
       v = _mm512_mul_ps(_mm512_div_ps(av, d), bv);
     }
-    __m256i h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    h = _mm256_mask_blend_epi16(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), h, nan16);
-    h = _mm256_maskz_mov_epi16(mask, h); // the padding lanes are zero
-    _mm256_storeu_si256(reinterpret_cast<__m256i *>(y + j * yStride), h);
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(y + j * yStride), toHalf(v, valid));
   }
+  return true;
+}
+
+EDGELLM_AVX512 bool rmsNormAvx512(const uint8_t *x, uint64_t xStride, const uint8_t *gamma,
+                                  uint8_t *y, uint64_t yStride, uint64_t channels, float eps) {
+  const uint64_t beats = (channels + isa::kLanes - 1) / isa::kLanes;
+  __m512 s = _mm512_setzero_ps(); // lane l: the squares of channels l, l + 16, ...
+  for (uint64_t j = 0; j < beats; ++j) {
+    unsigned valid = unsigned(std::min<uint64_t>(isa::kLanes, channels - j * isa::kLanes));
+    __m512 v = _mm512_maskz_mov_ps(__mmask16((1u << valid) - 1), fromHalf(x + j * xStride));
+    s = _mm512_add_ps(s, _mm512_mul_ps(v, v)); // past the row: + (+0), no change
+  }
+  const __m512 rinv = _mm512_set1_ps(isa::rmsInverse(tree16(s), uint32_t(channels), eps));
+  for (uint64_t j = 0; j < beats; ++j) {
+    unsigned valid = unsigned(std::min<uint64_t>(isa::kLanes, channels - j * isa::kLanes));
+    __m512 g = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(__mmask16((1u << valid) - 1),
+                                                        gamma + j * isa::kLanes * 2));
+    __m512 v = _mm512_mul_ps(_mm512_mul_ps(fromHalf(x + j * xStride), rinv), g);
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(y + j * yStride), toHalf(v, valid));
+  }
+  return true;
+}
+
+EDGELLM_AVX512 bool ropeAvx512(const uint8_t *x, uint64_t xStride, uint8_t *y, uint64_t yStride,
+                               const float *table, uint64_t heads, uint64_t headDim,
+                               uint64_t rotDim) {
+  // Lane 2k holds channel a of pair k, lane 2k + 1 channel b: Y = x * c +
+  // swap(x) * (-s, +s), i.e. fl(fl(xa c) - fl(xb s)) and fl(fl(xb c) + fl(xa s)).
+  const __m512i swap = _mm512_setr_epi32(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+  const __m512i evens = _mm512_setr_epi32(0, 0, 2, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12, 12, 14, 14);
+  const __m512i odds = _mm512_setr_epi32(1, 1, 3, 3, 5, 5, 7, 7, 9, 9, 11, 11, 13, 13, 15, 15);
+  const __m512 signs = _mm512_setr_ps(-1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1);
+  const uint64_t perHead = headDim / isa::kLanes;
+  for (uint64_t h = 0; h < heads; ++h)
+    for (uint64_t j = 0; j < perHead; ++j) {
+      const uint64_t beat = h * perHead + j;
+      const uint8_t *xp = x + beat * xStride;
+      uint8_t *yp = y + beat * yStride;
+      if (j * isa::kLanes >= rotDim) { // copied unchanged
+        std::memmove(yp, xp, isa::kBeatBytes);
+        continue;
+      }
+      __m512 cs = _mm512_loadu_ps(table + j * isa::kLanes); // (c, s) of 8 pairs
+      __m512 c = _mm512_permutexvar_ps(evens, cs);
+      __m512 sn = _mm512_mul_ps(_mm512_permutexvar_ps(odds, cs), signs); // exact
+      __m512 v = fromHalf(xp);
+      __m512 out = _mm512_add_ps(_mm512_mul_ps(v, c), _mm512_mul_ps(_mm512_permutexvar_ps(swap, v), sn));
+      _mm256_storeu_si256(reinterpret_cast<__m256i *>(yp), toHalf(out));
+    }
   return true;
 }
 #endif
 
 } // namespace
+
+bool kernels::rmsNormRow(const uint8_t *x, uint64_t xStride, const uint8_t *gamma, uint8_t *y,
+                         uint64_t yStride, uint64_t channels, float eps, CpuLevel level) {
+#if defined(__x86_64__)
+  if (level == CpuLevel::Avx512)
+    return rmsNormAvx512(x, xStride, gamma, y, yStride, channels, eps);
+#endif
+  (void)x, (void)xStride, (void)gamma, (void)y, (void)yStride, (void)channels, (void)eps,
+      (void)level;
+  return false;
+}
+
+bool kernels::ropeRowInterleaved(const uint8_t *x, uint64_t xStride, uint8_t *y, uint64_t yStride,
+                                 const float *table, uint64_t heads, uint64_t headDim,
+                                 uint64_t rotDim, CpuLevel level) {
+#if defined(__x86_64__)
+  if (level == CpuLevel::Avx512 && headDim % isa::kLanes == 0 && rotDim % isa::kLanes == 0 &&
+      rotDim <= headDim)
+    return ropeAvx512(x, xStride, y, yStride, table, heads, headDim, rotDim);
+#endif
+  (void)x, (void)xStride, (void)y, (void)yStride, (void)table, (void)heads, (void)headDim,
+      (void)rotDim, (void)level;
+  return false;
+}
 
 bool kernels::elementwiseRow(EwKind kind, const uint8_t *a, uint64_t aStride, const uint8_t *b,
                              uint64_t bStride, uint8_t *y, uint64_t yStride, uint64_t channels,

@@ -28,6 +28,21 @@ bool elementwiseRow(EwKind kind, const uint8_t *a, uint64_t aStride, const uint8
                     uint64_t bStride, uint8_t *y, uint64_t yStride, uint64_t channels,
                     CpuLevel level);
 
+/// One row of rms_norm (docs/isa.md): the squares summed per lane over the
+/// row's beats, then treeSum16, rmsInverse, and y = (x * rinv) * gamma
+/// (gamma: `channels` FP16 values, contiguous). Y may be X. False when
+/// `level` has no vector kernel.
+bool rmsNormRow(const uint8_t *x, uint64_t xStride, const uint8_t *gamma, uint8_t *y,
+                uint64_t yStride, uint64_t channels, float eps, CpuLevel level);
+
+/// One row of rope with interleaved pairs (docs/isa.md), heads of
+/// `headDim` channels whose first `rotDim` are rotated (both multiples of
+/// 16); `table`: the row's rotDim / 2 FP32 (cos, sin) pairs. Y may be X.
+/// False when `level` has no vector kernel.
+bool ropeRowInterleaved(const uint8_t *x, uint64_t xStride, uint8_t *y, uint64_t yStride,
+                        const float *table, uint64_t heads, uint64_t headDim, uint64_t rotDim,
+                        CpuLevel level);
+
 } // namespace edgellm::kernels
 
 #endif // EDGELLM_RUNTIME_KERNELS_ELEMENTWISE_H

@@ -510,6 +510,47 @@ TEST(FastKernels, StreamOrderedHbmRegion) {
   EXPECT_EQ(streamByte(9, 11, 7), 239);
 }
 
+TEST(FastKernels, RopeInterleaved) {
+  // rope with interleaved pairs (the fast path: heads of whole beats), in
+  // place and apart, random FP16 inputs with specials and random FP32
+  // (cos, sin) tables (also non-finite); other shapes take the reference path.
+  uint64_t seed = 9500;
+  for (uint32_t M : {1u, 3u})
+    for (uint32_t heads : {1u, 3u})
+      for (uint32_t headDim : {16u, 32u, 128u})
+        for (uint32_t rotDim : {16u, headDim / 2, headDim})
+          for (bool inPlace : {false, true}) {
+            if (rotDim % 8 || rotDim < 8)
+              continue;
+            ++seed;
+            Pair p(kernels::detectCpuLevel());
+            std::mt19937_64 rng(seed);
+            const uint32_t chans = heads * headDim, S = M + 1;
+            const uint64_t beats = uint64_t(chans / 16 + 1) * S;
+            std::vector<uint16_t> v(beats * 16);
+            for (uint16_t &h : v)
+              h = randomHalf(rng, seed % 3 == 0, 1, 20);
+            p.writeBuf(Buf::Abuf, 0, v.data(), v.size() * 2);
+            p.writeBuf(Buf::Abuf, 5000 * 32, v.data(), v.size() * 2);
+            std::vector<float> table(uint64_t(M) * rotDim);
+            std::uniform_real_distribution<float> u(-1.5f, 1.5f);
+            for (float &f : table)
+              f = rng() % 50 == 0 ? (rng() % 2 ? INFINITY : NAN) : u(rng);
+            p.writeBuf(Buf::Kbuf, 64 * 32, table.data(), table.size() * 4);
+            Rope r;
+            r.x_addr = 0, r.y_addr = inPlace ? 0 : 5000;
+            r.x_stride = r.y_stride = S;
+            r.t_buf = uint32_t(Buf::Kbuf);
+            r.t_addr = 64;
+            r.m = M, r.heads = heads, r.head_dim = headDim, r.rot_dim = rotDim;
+            p.run({toInstruction(r), endInstr()});
+            expectSame(p, Buf::Abuf, inPlace ? 0 : 5000, beats,
+                       "rope M=" + std::to_string(M) + " heads=" + std::to_string(heads) +
+                           " head_dim=" + std::to_string(headDim) + " rot_dim=" +
+                           std::to_string(rotDim) + (inPlace ? " in place" : " apart"));
+          }
+}
+
 TEST(FastKernels, ElementwiseAndRmsNorm) {
   // eltwise (add, mul, copy; broadcast B), silu_mul and rms_norm on host
   // pointers: apart, in place (y = a or y = b), and partly overlapping (the

@@ -33,6 +33,34 @@ GoldenModel::GoldenModel(const hw::TargetDesc &t)
   setThreads(th ? unsigned(std::strtoul(th, nullptr, 10)) : 0);
   const char *prof = std::getenv("EDGELLM_SIM_PROFILE");
   profile_ = prof && std::strcmp(prof, "0") != 0;
+  hbm_.setWriteObserver([this](uint64_t addr, uint64_t n) { hbmWritten(addr, n); });
+}
+
+void GoldenModel::hbmWritten(uint64_t addr, uint64_t n) {
+  if (relaid_.empty() && loadRuns_.empty() && privateHi_ == 0)
+    return;
+  // Conservatively by channel offset, whatever the channel.
+  const uint64_t chanBytes = kHbmChannelBeats * kBeatBytes;
+  uint64_t lo = addr % chanBytes, hi = lo + n;
+  if (n >= chanBytes || hi > chanBytes)
+    lo = 0, hi = chanBytes; // spans channels: any offset
+  auto touches = [&](uint64_t offset, uint64_t beats, uint64_t stripe) {
+    uint64_t tlo = offset * kBeatBytes, thi = (offset + (beats + stripe - 1) / stripe) * kBeatBytes;
+    return lo < thi && hi > tlo;
+  };
+  if (hi > privateLo_ && lo < privateHi_) {
+    for (SparseMemory &b : bufs_)
+      b.settle(0, b.size());
+    privateLo_ = ~uint64_t(0), privateHi_ = 0;
+  }
+  if (hi > relaidLo_ && lo < relaidHi_)
+    for (auto it = relaid_.begin(); it != relaid_.end();)
+      it = touches(it->first, it->second.beats, kHbmChannels) ? relaid_.erase(it) : std::next(it);
+  if (hi > loadRunsLo_ && lo < loadRunsHi_)
+    for (auto it = loadRuns_.begin(); it != loadRuns_.end();)
+      it = touches(it->second.srcBeat % kHbmChannelBeats, it->second.beats, it->second.stripe)
+               ? loadRuns_.erase(it)
+               : std::next(it);
 }
 
 GoldenModel::~GoldenModel() {
@@ -52,6 +80,7 @@ GoldenModel::~GoldenModel() {
 }
 
 uint8_t *GoldenModel::stripeHbm(uint64_t beatsPerChannel) {
+  loadRuns_.clear();
   return hbm_.makeStriped(beatsPerChannel, [this] {
     for (SparseMemory &b : bufs_)
       b.settle(0, b.size());
@@ -59,7 +88,9 @@ uint8_t *GoldenModel::stripeHbm(uint64_t beatsPerChannel) {
 }
 
 bool GoldenModel::hbmRuns(uint64_t srcBeat, uint64_t beats, uint32_t stripe,
-                          kernels::BeatRuns &runs) const {
+                          kernels::BeatRuns &runs, bool *privateSrc) const {
+  if (privateSrc)
+    *privateSrc = false;
   runs = kernels::BeatRuns();
   runs.stripe = std::max<uint32_t>(stripe, 1);
   uint64_t ch = srcBeat / kHbmChannelBeats, off = srcBeat % kHbmChannelBeats;
@@ -68,6 +99,11 @@ bool GoldenModel::hbmRuns(uint64_t srcBeat, uint64_t beats, uint32_t stripe,
     uint64_t at = runs.stripe == 1 ? srcBeat : ((ch + i) % kHbmChannels) * kHbmChannelBeats + off;
     uint64_t step = 0;
     runs.run[i] = hbm_.stableBeats(at * kBeatBytes, n, step);
+    if (!runs.run[i] && privateSrc) { // private pages: contiguous host bytes that may change
+      runs.run[i] = hbm_.readSpan(at * kBeatBytes, n * kBeatBytes);
+      step = kBeatBytes;
+      *privateSrc = runs.run[i] != nullptr;
+    }
     if (!runs.run[i] || (i > 0 && step != runs.step))
       return false;
     runs.step = step;
@@ -162,23 +198,6 @@ uint64_t GoldenModel::relayWeightTiles(const std::vector<package::WeightTile> &t
     relaidLo_ = std::min(relaidLo_, offset * kBeatBytes);
     relaidHi_ = std::max(relaidHi_, (offset + (t.beats + kHbmChannels - 1) / kHbmChannels) * kBeatBytes);
   }
-  // A write into a tile's channel range drops its copy (conservatively:
-  // by channel offset, whatever the channel).
-  hbm_.setWriteObserver([this](uint64_t addr, uint64_t n) {
-    if (relaid_.empty())
-      return;
-    const uint64_t chanBytes = kHbmChannelBeats * kBeatBytes;
-    uint64_t lo = addr % chanBytes, hi = lo + n;
-    if (n >= chanBytes || hi > chanBytes)
-      lo = 0, hi = chanBytes; // spans channels: any offset
-    if (hi <= relaidLo_ || lo >= relaidHi_)
-      return;
-    for (auto it = relaid_.begin(); it != relaid_.end();) {
-      uint64_t tlo = it->first * kBeatBytes,
-               thi = (it->first + (it->second.beats + kHbmChannels - 1) / kHbmChannels) * kBeatBytes;
-      it = (lo < thi && hi > tlo) ? relaid_.erase(it) : std::next(it);
-    }
-  });
   // Where WBUF ranges came from (the mm_q4 finds its tile by it).
   wbufSources_.clear();
   bufs_[unsigned(isa::Buf::Wbuf)].setWriteObserver(
@@ -499,6 +518,42 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
         rowFn(m, 0);
     return true;
   }
+  case Opcode::Rope: {
+    // Interleaved pairs, heads of whole beats: one row at a time in place
+    // or apart (the row is read before it is written, beat by beat).
+    auto ro = as<Rope>(in);
+    const uint64_t chans = uint64_t(ro.heads) * ro.head_dim;
+    if (cpuLevel_ != kernels::CpuLevel::Avx512 || ro.pairs != uint32_t(PairMode::Interleaved) || ro.head_dim % kLanes ||
+        ro.rot_dim % kLanes || ro.rot_dim > ro.head_dim ||
+        !operandOk(bufs_[ro.x_buf], ro.x_addr, ro.x_stride, ro.m, chans) ||
+        !operandOk(bufs_[ro.y_buf], ro.y_addr, ro.y_stride, ro.m, chans))
+      return false;
+    const uint64_t xn = extentBeats(ro.x_stride, ro.m, chans), yn = extentBeats(ro.y_stride, ro.m, chans);
+    const uint64_t tn = uint64_t(ro.m) * (ro.rot_dim / 8);
+    if (yn == 0)
+      return true;
+    if ((uint64_t(ro.t_addr) + tn) * kBeatBytes > bufs_[ro.t_buf].size() ||
+        !aliasOk(ro.y_buf, ro.y_addr, ro.y_stride, yn, ro.x_buf, ro.x_addr, ro.x_stride, xn) ||
+        overlaps(ro.y_buf, ro.y_addr, yn, ro.t_buf, ro.t_addr, tn))
+      return false;
+    const uint8_t *px = bufs_[ro.x_buf].readSpan(uint64_t(ro.x_addr) * kBeatBytes, xn * kBeatBytes);
+    const uint8_t *pt = bufs_[ro.t_buf].readSpan(uint64_t(ro.t_addr) * kBeatBytes, tn * kBeatBytes);
+    uint8_t *py = bufs_[ro.y_buf].writeSpan(uint64_t(ro.y_addr) * kBeatBytes, yn * kBeatBytes);
+    if (!px || !pt || !py)
+      return false;
+    HostOperand X{const_cast<uint8_t *>(px), ro.x_stride}, Y{py, ro.y_stride};
+    for (uint64_t i = 0; i < ro.m; ++i) {
+      float table[512];
+      if (ro.rot_dim / 2 * 2 > 512)
+        return false;
+      std::memcpy(table, pt + i * (ro.rot_dim / 8) * kBeatBytes, ro.rot_dim * 4);
+      if (!kernels::ropeRowInterleaved(X.at(i, 0), ro.x_stride * kBeatBytes, Y.at(i, 0),
+                                       ro.y_stride * kBeatBytes, table, ro.heads, ro.head_dim,
+                                       ro.rot_dim, cpuLevel_))
+        return false; // only row 0 can get here: nothing written yet
+    }
+    return true;
+  }
   case Opcode::RmsNorm: {
     auto n = as<RmsNorm>(in);
     if (!operandOk(bufs_[n.x_buf], n.x_addr, n.x_stride, n.m, n.c) ||
@@ -526,6 +581,9 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
       gamma[c] = f16ToF32(h);
     }
     auto rowFn = [&](uint64_t m, unsigned) { // rows are independent
+      if (kernels::rmsNormRow(X.at(m, 0), n.x_stride * kBeatBytes, pg, Y.at(m, 0),
+                              n.y_stride * kBeatBytes, n.c, eps, cpuLevel_))
+        return;
       std::vector<float> sq(n.c), row(n.c);
       for (uint64_t c = 0; c < n.c; ++c) { // the row is read before it is written
         row[c] = X.get(m, c);
@@ -563,9 +621,28 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
       dropWbufSources(uint64_t(l.dst_addr) * kBeatBytes, uint64_t(l.row_len) * l.rows * kBeatBytes);
     bool done = false;
     if (l.src_mem == uint32_t(ExtMem::Hbm) && l.rows == 1 && l.row_len > 0) {
-      kernels::BeatRuns runs;
-      if (hbmRuns(l.src_addr, l.row_len, p, runs)) {
-        dst.defer(uint64_t(l.dst_addr) * kBeatBytes, l.row_len, runs);
+      // The same weight loads run every step: their source runs are kept
+      // (dropped when HBM under them is written).
+      const uint64_t key = (uint64_t(l.src_addr) << 32) ^ (uint64_t(l.row_len) << 6) ^ p;
+      auto it = loadRuns_.find(key);
+      if (it == loadRuns_.end() || it->second.srcBeat != l.src_addr ||
+          it->second.beats != l.row_len || it->second.stripe != p) {
+        LoadRuns r{l.src_addr, l.row_len, std::max<uint32_t>(p, 1), {}, false, false};
+        r.ok = hbmRuns(l.src_addr, l.row_len, p, r.runs, &r.privateSrc);
+        it = loadRuns_.insert_or_assign(key, r).first;
+        const uint64_t off = l.src_addr % kHbmChannelBeats;
+        loadRunsLo_ = std::min(loadRunsLo_, off * kBeatBytes);
+        loadRunsHi_ = std::max(loadRunsHi_, (off + (r.beats + r.stripe - 1) / r.stripe) * kBeatBytes);
+      }
+      if (it->second.ok) {
+        dst.defer(uint64_t(l.dst_addr) * kBeatBytes, l.row_len, it->second.runs);
+        // From private HBM pages (a section's copied edge page): a write
+        // there first performs the deferred copies (hbmWritten).
+        if (it->second.privateSrc) {
+          const uint64_t off = l.src_addr % kHbmChannelBeats;
+          privateLo_ = std::min(privateLo_, off * kBeatBytes);
+          privateHi_ = std::max(privateHi_, (off + (uint64_t(l.row_len) + it->second.stripe - 1) / it->second.stripe) * kBeatBytes);
+        }
         done = true;
       }
     }

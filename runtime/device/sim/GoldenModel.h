@@ -118,9 +118,11 @@ private:
   /// reference path then runs it).
   bool executeFast(const isa::Instruction &in);
   bool drain(RunResult &r, bool untilEmpty);
-  /// The source of a one-row HBM load as host runs (stable HBM bytes), or
-  /// false when they are not stable (then the load copies).
-  bool hbmRuns(uint64_t srcBeat, uint64_t beats, uint32_t stripe, kernels::BeatRuns &runs) const;
+  /// The source of a one-row HBM load as host runs (stable HBM bytes, or
+  /// with `privateSrc` also private pages, which it then reports), or false
+  /// (then the load copies).
+  bool hbmRuns(uint64_t srcBeat, uint64_t beats, uint32_t stripe, kernels::BeatRuns &runs,
+               bool *privateSrc = nullptr) const;
 
   const hw::TargetDesc &target_;
   SparseMemory hbm_, ddr_;
@@ -152,6 +154,20 @@ private:
   };
   std::vector<WbufSource> wbufSources_;
   void dropWbufSources(uint64_t addr, uint64_t n);
+  /// The source runs of one-row HBM loads (hbmRuns), by source, length and
+  /// stripe; `ok` false when not stable (the load copies).
+  struct LoadRuns {
+    uint64_t srcBeat, beats;
+    uint32_t stripe;
+    kernels::BeatRuns runs;
+    bool ok, privateSrc;
+  };
+  /// Channel offsets (bytes) of deferred copies from private HBM pages.
+  uint64_t privateLo_ = ~uint64_t(0), privateHi_ = 0;
+  std::unordered_map<uint64_t, LoadRuns> loadRuns_;
+  uint64_t loadRunsLo_ = ~uint64_t(0), loadRunsHi_ = 0; ///< channel offsets (bytes) they cover
+  /// A write into HBM: drops the relaid tiles and load runs it may touch.
+  void hbmWritten(uint64_t addr, uint64_t n);
   /// The stream beats [offset * 32, + beats) of HBM (any contents).
   void readStream(uint64_t offset, uint64_t beats, uint8_t *out) const;
   struct UnmapDeleter {

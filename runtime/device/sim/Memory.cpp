@@ -151,14 +151,19 @@ void SparseMemory::settle(uint64_t addr, uint64_t n) const {
 /// Cuts [addr, addr + n) (beat-aligned outward) out of the deferred copies;
 /// with `perform`, the cut-out beats are copied into the memory first.
 void SparseMemory::clip(uint64_t addr, uint64_t n, bool perform) const {
+  // In place: the copies left of a cut stay where they are (no allocation
+  // in the common case of whole copies superseded or untouched).
   auto *self = const_cast<SparseMemory *>(this);
-  std::vector<Deferred> keep;
-  std::vector<Deferred> list;
-  list.swap(deferred_);
-  for (const Deferred &d : list) {
+  std::vector<Deferred> &pieces = clipPieces_;
+  pieces.clear();
+  size_t out = 0;
+  for (size_t i = 0; i < deferred_.size(); ++i) {
+    Deferred &d = deferred_[i];
     uint64_t lo = d.addr, hi = d.addr + d.beats * kBeatBytes;
     if (hi <= addr || lo >= addr + n) {
-      keep.push_back(d);
+      if (out != i)
+        deferred_[out] = d;
+      ++out;
       continue;
     }
     uint64_t b0 = addr > lo ? (addr - lo) / kBeatBytes : 0;
@@ -167,11 +172,12 @@ void SparseMemory::clip(uint64_t addr, uint64_t n, bool perform) const {
       for (uint64_t t = b0; t < b1; ++t)
         self->writeRaw(lo + t * kBeatBytes, d.src.beat(t), kBeatBytes);
     if (b0 > 0)
-      keep.push_back({lo, b0, d.src});
+      pieces.push_back({lo, b0, d.src});
     if (b1 < d.beats)
-      keep.push_back({lo + b1 * kBeatBytes, d.beats - b1, d.src.from(b1)});
+      pieces.push_back({lo + b1 * kBeatBytes, d.beats - b1, d.src.from(b1)});
   }
-  deferred_.swap(keep);
+  deferred_.resize(out);
+  deferred_.insert(deferred_.end(), pieces.begin(), pieces.end());
 }
 
 void SparseMemory::settleSlow(uint64_t addr, uint64_t n) const { clip(addr, n, true); }

@@ -131,6 +131,7 @@ private:
   std::vector<const uint8_t *> data_;
   std::vector<std::unique_ptr<uint8_t, FreeDeleter>> owned_;
   mutable std::vector<Deferred> deferred_;
+  mutable std::vector<Deferred> clipPieces_; ///< clip()'s scratch
   /// The striped region: channels of regionChanBytes_, the first
   /// regionBytes_ of each stored in stream order in stream_.
   std::unique_ptr<uint8_t, UnmapDeleter> stream_;
