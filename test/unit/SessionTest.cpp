@@ -2,10 +2,11 @@
 //
 // The C++ tokenizer against ids and text from the Python tokenizer
 // (tools/models/tokenizer.py, which made the fixtures), and the sampler's
-// rules on hand-made logits.
+// rules on hand-made logits; the package weight map's tiles.
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/package/Package.h"
 #include "runtime/session/Sampler.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
@@ -113,4 +114,31 @@ TEST(Sampler, TopPKeepsTheNucleus) {
   std::vector<float> l = {std::log(0.6f), std::log(0.3f), std::log(0.1f)};
   for (int i = 0; i < 200; ++i)
     EXPECT_EQ(s.next(l.data(), 3, {}), 0);
+}
+
+TEST(Package, WeightTilesFromTheWeightMap) {
+  // n = 40 rows in tiles of 16 (16, 16, 8 rows), k = 256: q4RowBeats = 5
+  // (one scale beat + 2 groups x 64 bytes), so tiles of 80, 80 and 40
+  // beats, each padded to a multiple of 32: 96 + 96 + 64 = 256 beats.
+  nlohmann::json m = {{"weight_map",
+                       {{{"name", "w"}, {"encoding", "int4_rows"}, {"memory", "hbm"}, {"n", 40},
+                         {"k", 256}, {"tile_rows", 16}, {"beat", 64}, {"beats", 256},
+                         {"sparsity", 0}},
+                        {{"name", "f"}, {"encoding", "f16_tiles"}, {"memory", "hbm"}}}}};
+  std::vector<edgellm::package::WeightTile> tiles;
+  std::string error;
+  ASSERT_TRUE(edgellm::package::weightTiles(m, tiles, error)) << error;
+  ASSERT_EQ(tiles.size(), 3u);
+  EXPECT_EQ(tiles[0].streamBeat, 64u);
+  EXPECT_EQ(tiles[0].beats, 80u);
+  EXPECT_EQ(tiles[1].streamBeat, 160u);
+  EXPECT_EQ(tiles[2].streamBeat, 256u);
+  EXPECT_EQ(tiles[2].rows, 8u);
+  EXPECT_EQ(tiles[2].beats, 40u);
+  m["weight_map"][0]["beats"] = 255;
+  EXPECT_FALSE(edgellm::package::weightTiles(m, tiles, error));
+  EXPECT_NE(error.find("w"), std::string::npos) << error;
+  m["weight_map"][0]["beats"] = 256;
+  m["weight_map"][0]["beat"] = 65;
+  EXPECT_FALSE(edgellm::package::weightTiles(m, tiles, error));
 }
