@@ -928,27 +928,7 @@ void MmQ4Kernel::runLanes(const MmQ4Args &a, const Q4Lanes &w, ThreadPool &pool)
   if (scratch_.size() < pool.size())
     scratch_.resize(pool.size());
   if (M == 1) {
-    // One token: work items of a few groups of one block, so that both
-    // threads stay busy to the end of even a small tile; each item stores
-    // its groups' products, and the sums over the groups follow in order.
-    const uint32_t chunk = std::max<uint32_t>(
-        4, uint32_t((G * blocks + 16 * pool.size() - 1) / (16 * pool.size())));
-    const uint32_t chunks = (G + chunk - 1) / chunk;
-    std::vector<float> &prods = prods_;
-    prods.resize(blocks * G * 16);
-    pool.parallelFor(blocks * chunks, [&](uint64_t item, unsigned) {
-      const uint64_t b = item / chunks;
-      const uint32_t g0 = uint32_t(item % chunks) * chunk, g1 = std::min(G, g0 + chunk);
-      lanesBlock<1>(w.data + b * blockBytes, views.data(), g0, g1, nullptr,
-                    prods.data() + (b * G + g0) * 16);
-    });
-    for (uint64_t b = 0; b < blocks; ++b) {
-      alignas(64) float acc[16];
-      sumProducts(prods.data() + b * G * 16, G, acc);
-      for (unsigned r = 0; r < std::min<uint64_t>(16, N - b * 16); ++r)
-        storeOutput(a, 0, b * 16 + r, acc[r]);
-    }
-    zeroPadding(a);
+    runLanesOneToken(&a, &w, 1, P, pool);
     return;
   }
   pool.parallelFor(blocks, [&](uint64_t b, unsigned t) {
@@ -971,6 +951,56 @@ void MmQ4Kernel::runLanes(const MmQ4Args &a, const Q4Lanes &w, ThreadPool &pool)
   zeroPadding(a);
 #else
   (void)a, (void)w, (void)pool;
+#endif
+}
+
+void MmQ4Kernel::runLanesBatch(const MmQ4Args *a, const Q4Lanes *w, size_t count,
+                               ThreadPool &pool) {
+  if (count == 0)
+    return;
+  runLanesOneToken(a, w, count, prepare(a[0], pool), pool);
+}
+
+void MmQ4Kernel::runLanesOneToken(const MmQ4Args *a, const Q4Lanes *w, size_t count,
+                                  const Prepared &P, ThreadPool &pool) {
+#ifdef EDGELLM_X86
+  // Work items of a few groups of one 16-row block of one product, so that
+  // both threads stay busy to the end; each item stores its groups'
+  // products, and the sums over the groups follow in order.
+  const std::vector<TokenView> views = tokenViews(P);
+  const uint32_t G = P.groups;
+  const uint64_t blockBytes = 16 * uint64_t(isa::q4RowBeats(P.k, isa::Sparsity::Dense)) * kBeatBytes;
+  std::vector<uint64_t> firstItem(count + 1, 0), firstBlock(count + 1, 0);
+  uint64_t blocks = 0;
+  for (size_t i = 0; i < count; ++i)
+    blocks += (a[i].n + 15) / 16;
+  const uint32_t chunk = std::max<uint32_t>(
+      4, uint32_t((G * blocks + 16 * pool.size() - 1) / (16 * pool.size())));
+  const uint32_t chunks = (G + chunk - 1) / chunk;
+  for (size_t i = 0; i < count; ++i) {
+    firstBlock[i + 1] = firstBlock[i] + (a[i].n + 15) / 16;
+    firstItem[i + 1] = firstBlock[i + 1] * chunks;
+  }
+  std::vector<float> &prods = prods_;
+  prods.resize(blocks * G * 16);
+  pool.parallelFor(firstItem[count], [&](uint64_t item, unsigned) {
+    const uint64_t gb = item / chunks; // block over all the products
+    const size_t i = size_t(std::upper_bound(firstBlock.begin(), firstBlock.end(), gb) - firstBlock.begin()) - 1;
+    const uint32_t g0 = uint32_t(item % chunks) * chunk, g1 = std::min(G, g0 + chunk);
+    lanesBlock<1>(w[i].data + (gb - firstBlock[i]) * blockBytes, views.data(), g0, g1, nullptr,
+                  prods.data() + (gb * G + g0) * 16);
+  });
+  for (size_t i = 0; i < count; ++i) {
+    for (uint64_t b = 0; b < firstBlock[i + 1] - firstBlock[i]; ++b) {
+      alignas(64) float acc[16];
+      sumProducts(prods.data() + (firstBlock[i] + b) * G * 16, G, acc);
+      for (unsigned r = 0; r < std::min<uint64_t>(16, a[i].n - b * 16); ++r)
+        storeOutput(a[i], 0, b * 16 + r, acc[r]);
+    }
+    zeroPadding(a[i]);
+  }
+#else
+  (void)a, (void)w, (void)count, (void)P, (void)pool;
 #endif
 }
 

@@ -337,6 +337,68 @@ TEST(FastKernels, MmQ4RelaidTiles) {
         runMmQ4Relaid(sp, s[0], s[1], s[2], specials, ++seed);
 }
 
+TEST(FastKernels, MmQ4RelaidTilesOfOneInputRunTogether) {
+  // Three one-token products of the same input on relaid tiles (pending
+  // until another instruction comes, then one job), an eltwise reading two
+  // of their outputs, and a fourth product after it: every output as the
+  // reference model computes it, in program order.
+  if (kernels::detectCpuLevel() != kernels::CpuLevel::Avx512)
+    GTEST_SKIP() << "relaid tiles need the AVX-512 kernels";
+  for (Sparsity sp : {Sparsity::Dense, Sparsity::Quarter}) {
+    Pair p(kernels::CpuLevel::Avx512);
+    std::mt19937_64 rng(77 + unsigned(sp));
+    const uint32_t K = 640, N = 48;
+    std::vector<uint16_t> xs(K);
+    for (uint16_t &h : xs)
+      h = randomHalf(rng, false, 1);
+    p.writeBuf(Buf::Abuf, 8 * 32, xs.data(), xs.size() * 2);
+    const uint64_t beats = N * q4RowBeats(K, sp), perCh = (beats + 31) / 32;
+    std::vector<std::vector<uint8_t>> ch(32, std::vector<uint8_t>(4 * perCh * 32, 0));
+    std::vector<package::WeightTile> tiles;
+    for (unsigned t = 0; t < 4; ++t) {
+      std::vector<uint8_t> w = randomQ4Rows(rng, N, K, sp, false);
+      for (uint64_t q = 0; q < beats; ++q)
+        std::memcpy(&ch[q % 32][(t * perCh + q / 32) * 32], &w[q * 32], 32);
+      tiles.push_back({t * perCh * 32, beats, N, K, uint32_t(sp)});
+    }
+    for (uint32_t c = 0; c < 32; ++c) {
+      p.ref.hbm().map(uint64_t(c) * kHbmChannelBeats * 32, ch[c].data(), ch[c].size());
+      p.fast.hbm().map(uint64_t(c) * kHbmChannelBeats * 32, ch[c].data(), ch[c].size());
+    }
+    ASSERT_GT(p.fast.relayWeightTiles(tiles), 0u);
+    std::vector<Instruction> prog;
+    auto load = [&](unsigned t) {
+      Load l;
+      l.src_mem = uint32_t(ExtMem::Hbm);
+      l.dst_buf = uint32_t(Buf::Wbuf);
+      l.src_addr = uint32_t(t * perCh);
+      l.dst_addr = uint32_t(64 + t * 1000);
+      l.rows = 1;
+      l.row_len = uint32_t(beats);
+      l.hbm_stripe = 32;
+      prog.push_back(toInstruction(l));
+    };
+    auto mm = [&](unsigned t) {
+      prog.push_back(toInstruction(mmQ4Instr(8, 1, 64 + t * 1000, 1000 + 10 * t, 1, 1, K, N, sp, false)));
+    };
+    for (unsigned t = 0; t < 4; ++t)
+      load(t);
+    mm(0), mm(1), mm(2);
+    Eltwise e;
+    e.op = uint32_t(EwOp::Add);
+    e.a_addr = 1000, e.b_addr = 1010, e.y_addr = 1000; // reads and overwrites product 0
+    e.a_stride = e.b_stride = e.y_stride = 1;
+    e.m = 1, e.c = N;
+    prog.push_back(toInstruction(e));
+    mm(3);
+    prog.push_back(endInstr());
+    p.run(prog);
+    EXPECT_EQ(p.fast.relaidProducts(), 4u);
+    expectSame(p, Buf::Abuf, 1000, 40, "products of one input run together, density " +
+                                           std::to_string(unsigned(sp)));
+  }
+}
+
 TEST(FastKernels, MmF16AllForms) {
   uint64_t seed = 5000;
   for (kernels::CpuLevel level : levels())

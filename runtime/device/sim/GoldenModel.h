@@ -112,7 +112,14 @@ private:
     uint32_t index;
     isa::Instruction inst; ///< dynamic fields already resolved
   };
+  RunResult runProgram(const std::vector<isa::Instruction> &program);
   bool execute(const Pending &p, RunResult &r);
+  /// Runs the pending one-token mm_q4 products on relaid tiles as one job.
+  void flushLanes();
+  std::vector<kernels::MmQ4Args> lanesArgs_;
+  std::vector<kernels::Q4Lanes> lanesW_;
+  std::vector<std::pair<uint32_t, std::pair<uint64_t, uint64_t>>> lanesY_; ///< buffer, bytes
+  double flushSeconds_ = 0;
   bool executeOne(const Pending &p, RunResult &r);
   /// The fast path of one instruction; false when it does not apply (the
   /// reference path then runs it).
