@@ -435,20 +435,18 @@ EDGELLM_AVX512 void rowSumsAvx512(const Rows16 &b, unsigned r, const TokenView &
     }
     // The block's corrections (their count varies: one loop per block),
     // summed into lane j of C (four accumulators: short dependency chains).
-    auto round = [&](const CorrRound &c, __m512i acc) {
-      return corrRound(c, lo[c.group], hi[c.group], acc);
-    };
     __m512i C0 = _mm512_setzero_si512(), C1 = C0, C2 = C0, C3 = C0;
     uint32_t k = t.roundBegin[g0];
     const uint32_t e = t.roundBegin[g0 + ng];
     for (; k + 4 <= e; k += 4) {
-      C0 = round(t.rounds[k], C0);
-      C1 = round(t.rounds[k + 1], C1);
-      C2 = round(t.rounds[k + 2], C2);
-      C3 = round(t.rounds[k + 3], C3);
+      const CorrRound *c = t.rounds + k;
+      C0 = corrRound(c[0], lo[c[0].group], hi[c[0].group], C0);
+      C1 = corrRound(c[1], lo[c[1].group], hi[c[1].group], C1);
+      C2 = corrRound(c[2], lo[c[2].group], hi[c[2].group], C2);
+      C3 = corrRound(c[3], lo[c[3].group], hi[c[3].group], C3);
     }
     for (; k < e; ++k)
-      C0 = round(t.rounds[k], C0);
+      C0 = corrRound(t.rounds[k], lo[t.rounds[k].group], hi[t.rounds[k].group], C0);
     __m512i C = _mm512_add_epi32(_mm512_add_epi32(C0, C1), _mm512_add_epi32(C2, C3));
     const __mmask16 valid = __mmask16((1u << ng) - 1);
     _mm512_storeu_si512(S + g0, _mm512_sub_epi32(_mm512_add_epi32(reduce16(tv), C),
