@@ -3,6 +3,8 @@
 #include "compiler/pipeline/TensorIO.h"
 #include "compiler/frontend/OnnxModel.h"
 #include "dialects/onnx/OnnxDialect.h"
+#include "edgellm/hw/AtomicFile.h"
+#include "edgellm/hw/Npy.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -165,37 +167,13 @@ bool pipeline::writeNpy(const std::string &path, const HostTensor &t, std::strin
     error = path + ": cannot write " + eo::dataTypeName(t.onnxType) + " as .npy";
     return false;
   }
-  std::string shape = "(";
-  for (size_t i = 0; i < t.shape.size(); ++i)
-    shape += (i ? ", " : "") + std::to_string(t.shape[i]);
-  shape += t.shape.size() == 1 ? ",)" : ")";
-  std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " +
-                       shape + ", }";
-  size_t total = 10 + header.size() + 1;
-  header.append((64 - total % 64) % 64, ' ');
-  header += '\n';
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) {
-      error = path + ": cannot write";
-      return false;
-    }
-    out.write("\x93NUMPY\x01\x00", 8);
-    char len[2] = {char(header.size() & 0xff), char(header.size() >> 8)};
-    out.write(len, 2);
-    out << header;
-    out.write(t.data.data(), std::streamsize(t.data.size()));
-    if (!out) {
-      error = path + ": write failed";
-      std::remove(tmp.c_str());
-      return false;
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = path + ": cannot rename the temporary file";
-    std::remove(tmp.c_str());
-    return false;
-  }
-  return true;
+  const std::string pre = hw::npyPreamble(descr, std::vector<int64_t>(t.shape.begin(), t.shape.end()));
+  return hw::writeFileAtomically(
+      path,
+      [&](std::ostream &out) {
+        out << pre;
+        out.write(t.data.data(), std::streamsize(t.data.size()));
+        return true;
+      },
+      error);
 }

@@ -26,6 +26,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "edgellm/hw/Xclbin.h"
+#include "edgellm/hw/AtomicFile.h"
 
 #include <cerrno>
 #include <chrono>
@@ -347,22 +348,13 @@ bool writeXclbinFile(const std::string &path, const TargetDesc &target, const Op
   std::vector<uint8_t> bytes;
   if (!buildXclbin(target, options, bytes, error))
     return false;
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream o(tmp, std::ios::binary | std::ios::trunc);
-    if (!o || !o.write(reinterpret_cast<const char *>(bytes.data()), std::streamsize(bytes.size())) ||
-        !o.flush()) {
-      error = tmp + ": cannot write: " + std::strerror(errno);
-      std::remove(tmp.c_str());
-      return false;
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = path + ": cannot rename " + tmp + " to it";
-    std::remove(tmp.c_str());
-    return false;
-  }
-  return true;
+  return writeFileAtomically(
+      path,
+      [&](std::ostream &o) {
+        o.write(reinterpret_cast<const char *>(bytes.data()), std::streamsize(bytes.size()));
+        return true;
+      },
+      error);
 }
 
 std::string formatUuid(const std::array<uint8_t, 16> &u) {

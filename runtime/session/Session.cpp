@@ -1,6 +1,7 @@
 //===- Session.cpp - Running a package ------------------------------------===//
 
 #include "runtime/session/Session.h"
+#include "edgellm/hw/AtomicFile.h"
 #include "edgellm/hw/IsaNumerics.h"
 #include "edgellm/hw/IsaStream.h"
 #include "runtime/device/sim/SimDevice.h"
@@ -323,16 +324,13 @@ bool Session::writeTrace(const std::string &path, std::string &error) const {
     trace.span(pcie, "logits out" + run, t, t + out);
     t += out;
   }
-  std::string tmp = path + ".tmp";
-  std::ofstream f(tmp);
-  trace.write(f);
-  f.close();
-  if (!f || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    error = path + ": cannot write";
-    return false;
-  }
-  return true;
+  return hw::writeFileAtomically(
+      path,
+      [&](std::ostream &f) {
+        trace.write(f);
+        return true;
+      },
+      error);
 }
 
 double Session::pcieNs(double bytes) const {

@@ -22,6 +22,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "edgellm/hw/AtomicFile.h"
+#include "edgellm/hw/Npy.h"
 #include "runtime/session/Session.h"
 
 #include <cstdio>
@@ -46,25 +48,15 @@ static int usage() {
 
 static bool writeNpy(const std::string &path, const std::vector<float> &data, size_t rows,
                      size_t cols, std::string &error) {
-  std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
-                     std::to_string(rows) + ", " + std::to_string(cols) + "), }";
-  size_t total = 10 + dict.size() + 1;
-  dict.append((64 - total % 64) % 64, ' ');
-  dict += '\n';
-  std::string tmp = path + ".tmp";
-  std::ofstream f(tmp, std::ios::binary);
-  uint16_t len = uint16_t(dict.size());
-  f.write("\x93NUMPY\x01\x00", 8);
-  f.write(reinterpret_cast<const char *>(&len), 2);
-  f << dict;
-  f.write(reinterpret_cast<const char *>(data.data()), std::streamsize(data.size() * 4));
-  f.close();
-  if (!f || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    error = path + ": cannot write";
-    return false;
-  }
-  return true;
+  const std::string pre = hw::npyPreamble("<f4", {int64_t(rows), int64_t(cols)});
+  return hw::writeFileAtomically(
+      path,
+      [&](std::ostream &f) {
+        f << pre;
+        f.write(reinterpret_cast<const char *>(data.data()), std::streamsize(data.size() * 4));
+        return true;
+      },
+      error);
 }
 
 namespace {

@@ -12,7 +12,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include <sys/mman.h>
 
 using namespace edgellm;
 using namespace edgellm::sim;
@@ -112,11 +111,6 @@ bool GoldenModel::hbmRuns(uint64_t srcBeat, uint64_t beats, uint32_t stripe,
   return true;
 }
 
-void GoldenModel::UnmapDeleter::operator()(uint8_t *p) const {
-  if (p)
-    ::munmap(p, bytes);
-}
-
 void GoldenModel::readStream(uint64_t offset, uint64_t beats, uint8_t *out) const {
   for (uint64_t p = 0; p < beats; ++p)
     hbm_.read(((p % kHbmChannels) * kHbmChannelBeats + offset + p / kHbmChannels) * kBeatBytes,
@@ -155,13 +149,8 @@ uint64_t GoldenModel::relayWeightTiles(const std::vector<package::WeightTile> &t
     return 0;
   std::sort(todo.begin(), todo.end(),
             [](const auto &a, const auto &b) { return a.streamBeat < b.streamBeat; });
-  void *m = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (m == MAP_FAILED)
+  if (!relaidMem_.allocate(total))
     return 0;
-#ifdef MADV_HUGEPAGE
-  ::madvise(m, total, MADV_HUGEPAGE);
-#endif
-  relaidMem_ = std::unique_ptr<uint8_t, UnmapDeleter>(static_cast<uint8_t *>(m), UnmapDeleter{total});
   std::vector<uint64_t> at(todo.size());
   for (size_t i = 0, o = 0; i < todo.size(); ++i) {
     at[i] = o;
@@ -182,7 +171,7 @@ uint64_t GoldenModel::relayWeightTiles(const std::vector<package::WeightTile> &t
         readStream(t.streamBeat / kHbmChannels, t.beats, tmp[th].data());
         runs = kernels::BeatRuns::contiguous(tmp[th].data());
       }
-      kernels::q4ToLanes(runs, t.rows, t.k, isa::Sparsity(t.sparsity), relaidMem_.get() + at[c0 + i]);
+      kernels::q4ToLanes(runs, t.rows, t.k, isa::Sparsity(t.sparsity), relaidMem_.data() + at[c0 + i]);
     });
     if (done) {
       const package::WeightTile &a = todo[c0], &b = todo[c1 - 1];
@@ -193,7 +182,7 @@ uint64_t GoldenModel::relayWeightTiles(const std::vector<package::WeightTile> &t
   for (size_t i = 0; i < todo.size(); ++i) {
     const package::WeightTile &t = todo[i];
     const uint64_t offset = t.streamBeat / kHbmChannels;
-    relaid_[offset] = Relaid{kernels::Q4Lanes{relaidMem_.get() + at[i], t.rows, t.k}, t.beats,
+    relaid_[offset] = Relaid{kernels::Q4Lanes{relaidMem_.data() + at[i], t.rows, t.k}, t.beats,
                              isa::Sparsity(t.sparsity)};
     relaidLo_ = std::min(relaidLo_, offset * kBeatBytes);
     relaidHi_ = std::max(relaidHi_, (offset + (t.beats + kHbmChannels - 1) / kHbmChannels) * kBeatBytes);
@@ -543,14 +532,11 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
       return false;
     HostOperand X{const_cast<uint8_t *>(px), ro.x_stride}, Y{py, ro.y_stride};
     for (uint64_t i = 0; i < ro.m; ++i) {
-      float table[512];
-      if (ro.rot_dim / 2 * 2 > 512)
-        return false;
+      float table[1024]; // rot_dim <= 1016 (isa.md): the row's (cos, sin) pairs
       std::memcpy(table, pt + i * (ro.rot_dim / 8) * kBeatBytes, ro.rot_dim * 4);
-      if (!kernels::ropeRowInterleaved(X.at(i, 0), ro.x_stride * kBeatBytes, Y.at(i, 0),
-                                       ro.y_stride * kBeatBytes, table, ro.heads, ro.head_dim,
-                                       ro.rot_dim, cpuLevel_))
-        return false; // only row 0 can get here: nothing written yet
+      kernels::ropeRowInterleaved(X.at(i, 0), ro.x_stride * kBeatBytes, Y.at(i, 0),
+                                  ro.y_stride * kBeatBytes, table, ro.heads, ro.head_dim,
+                                  ro.rot_dim, cpuLevel_); // AVX-512, whole beats: checked above
     }
     return true;
   }

@@ -24,6 +24,7 @@
 #include "edgellm/hw/Isa.h"
 #include "edgellm/hw/Target.h"
 #include "runtime/device/sim/Memory.h"
+#include "runtime/kernels/HugeBuffer.h"
 #include "runtime/kernels/MatMul.h"
 #include "runtime/kernels/ThreadPool.h"
 #include "runtime/package/PackageFormat.h"
@@ -177,11 +178,7 @@ private:
   void hbmWritten(uint64_t addr, uint64_t n);
   /// The stream beats [offset * 32, + beats) of HBM (any contents).
   void readStream(uint64_t offset, uint64_t beats, uint8_t *out) const;
-  struct UnmapDeleter {
-    uint64_t bytes;
-    void operator()(uint8_t *p) const;
-  };
-  std::unique_ptr<uint8_t, UnmapDeleter> relaidMem_{nullptr, UnmapDeleter{0}};
+  kernels::HugeBuffer relaidMem_;
   uint64_t relaidLo_ = 0, relaidHi_ = 0; ///< channel offsets (bytes) any tile covers
   /// EDGELLM_SIM_PROFILE: seconds and counts per opcode (fast, reference).
   bool profile_ = false;

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include <sys/mman.h>
 
 using namespace edgellm;
 using namespace edgellm::sim;
@@ -14,7 +13,6 @@ using isa::kBeatBytes;
 namespace {
 constexpr unsigned kPageShift = 20;
 constexpr uint64_t kChanBytes = uint64_t(isa::kHbmChannelBeats) * kBeatBytes;
-constexpr uint64_t kHuge = uint64_t(2) << 20;
 /// Read by untouched pages: never written.
 const uint8_t *zeroPage() {
   static const uint8_t *z = static_cast<const uint8_t *>(std::calloc(size_t(1) << kPageShift, 1));
@@ -58,12 +56,6 @@ uint8_t *SparseMemory::ownPage(uint64_t page) {
   return owned_[page].get();
 }
 
-void SparseMemory::UnmapDeleter::operator()(uint8_t *p) const {
-  // p is 2 MiB aligned inside a mapping that may start up to 2 MiB earlier.
-  if (p)
-    ::munmap(p, bytes);
-}
-
 uint8_t *SparseMemory::makeStriped(uint64_t beatsPerChannel, std::function<void()> beforeWrite) {
   uint64_t perChan = std::min<uint64_t>(beatsPerChannel * kBeatBytes, kChanBytes);
   uint64_t chans = std::min<uint64_t>(isa::kHbmChannels, capacity_ / kChanBytes);
@@ -73,23 +65,10 @@ uint8_t *SparseMemory::makeStriped(uint64_t beatsPerChannel, std::function<void(
   regionBytes_ = 0;
   if (perChan == 0)
     return nullptr;
-  uint64_t bytes = (perChan * isa::kHbmChannels + kHuge - 1) / kHuge * kHuge;
-  void *m = ::mmap(nullptr, bytes + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
-  if (m == MAP_FAILED)
+  // Transparent huge pages: fewer TLB misses on the long sequential weight
+  // reads.
+  if (!stream_.allocate(perChan * isa::kHbmChannels))
     return nullptr;
-  // Keep a 2 MiB aligned part (transparent huge pages: fewer TLB misses on
-  // the long sequential weight reads), give the rest back.
-  auto *raw = static_cast<uint8_t *>(m);
-  auto *base = reinterpret_cast<uint8_t *>((reinterpret_cast<uintptr_t>(raw) + kHuge - 1) & ~(kHuge - 1));
-  if (base > raw)
-    ::munmap(raw, uint64_t(base - raw));
-  if (uint64_t tail = uint64_t(raw + bytes + kHuge - (base + bytes)))
-    ::munmap(base + bytes, tail);
-#ifdef MADV_HUGEPAGE
-  ::madvise(base, bytes, MADV_HUGEPAGE);
-#endif
-  stream_ = std::unique_ptr<uint8_t, UnmapDeleter>(base, UnmapDeleter{bytes});
   regionBytes_ = perChan;
   beforeRegionWrite_ = std::move(beforeWrite);
   settle(0, capacity_);
@@ -100,7 +79,7 @@ uint8_t *SparseMemory::makeStriped(uint64_t beatsPerChannel, std::function<void(
       owned_[p].reset();
       data_[p] = nullptr;
     }
-  return base;
+  return stream_.data();
 }
 
 uint64_t SparseMemory::regionRun(uint64_t addr, uint64_t n) const {
@@ -114,7 +93,7 @@ uint64_t SparseMemory::regionRun(uint64_t addr, uint64_t n) const {
 
 uint8_t *SparseMemory::streamAt(uint64_t addr) const {
   uint64_t ch = addr / kChanBytes, off = addr % kChanBytes;
-  return stream_.get() + ((off / kBeatBytes) * isa::kHbmChannels + ch) * kBeatBytes +
+  return stream_.data() + ((off / kBeatBytes) * isa::kHbmChannels + ch) * kBeatBytes +
          off % kBeatBytes;
 }
 

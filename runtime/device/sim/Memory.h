@@ -36,6 +36,7 @@
 #define EDGELLM_RUNTIME_DEVICE_SIM_MEMORY_H
 
 #include "runtime/kernels/BeatRuns.h"
+#include "runtime/kernels/HugeBuffer.h"
 
 #include <cstdint>
 #include <cstdlib>
@@ -105,10 +106,6 @@ private:
   struct FreeDeleter {
     void operator()(uint8_t *p) const { std::free(p); }
   };
-  struct UnmapDeleter {
-    uint64_t bytes;
-    void operator()(uint8_t *p) const;
-  };
   struct Deferred {
     uint64_t addr, beats;
     kernels::BeatRuns src;
@@ -134,7 +131,7 @@ private:
   mutable std::vector<Deferred> clipPieces_; ///< clip()'s scratch
   /// The striped region: channels of regionChanBytes_, the first
   /// regionBytes_ of each stored in stream order in stream_.
-  std::unique_ptr<uint8_t, UnmapDeleter> stream_;
+  kernels::HugeBuffer stream_;
   uint64_t regionBytes_ = 0;
   std::function<void()> beforeRegionWrite_;
   std::function<void(uint64_t, uint64_t)> onWrite_;

@@ -15,6 +15,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "edgellm/hw/IsaNumerics.h"
+#include "runtime/kernels/HugeBuffer.h"
 #include "runtime/kernels/MatMul.h"
 
 #include <chrono>
@@ -26,7 +27,6 @@
 #include <string>
 #include <vector>
 
-#include <sys/mman.h>
 
 using namespace edgellm;
 
@@ -46,27 +46,6 @@ constexpr Shape kShapes[] = {{"qkv", 4096, 4608},
 // kernel's compute rate without DRAM).
 constexpr Shape kCached = {"cached", 4096, 16};
 constexpr unsigned kLayers = 28;
-
-/// Weights in huge pages, as the simulator keeps its HBM (sim/Memory.cpp).
-struct HugeBuffer {
-  uint8_t *p = nullptr;
-  size_t n = 0;
-  explicit HugeBuffer(size_t bytes) : n(bytes) {
-    void *m = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED) {
-      std::perror("edgellm-bench-mmq4: mmap");
-      std::exit(1);
-    }
-#ifdef MADV_HUGEPAGE
-    ::madvise(m, n, MADV_HUGEPAGE);
-#endif
-    p = static_cast<uint8_t *>(m);
-  }
-  ~HugeBuffer() { ::munmap(p, n); }
-  size_t size() const { return n; }
-  uint8_t &operator[](size_t i) { return p[i]; }
-  uint8_t *data() { return p; }
-};
 
 double seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
@@ -121,10 +100,17 @@ int main(int argc, char **argv) {
     if (!only.empty() && only != s.name)
       continue;
     const uint64_t rowBytes = uint64_t(isa::q4RowBeats(s.k, isa::Sparsity::Dense)) * isa::kBeatBytes;
-    HugeBuffer w(rowBytes * s.n);
-    for (uint64_t i = 0; i < w.size(); i += 8) {
+    // In huge pages, as the simulator keeps its weights.
+    const uint64_t wBytes = rowBytes * s.n;
+    kernels::HugeBuffer w, relaid;
+    if (!w.allocate(wBytes) ||
+        !relaid.allocate(lanes ? kernels::q4LanesBytes(s.n, s.k) : 0)) {
+      std::fprintf(stderr, "edgellm-bench-mmq4: out of memory\n");
+      return 1;
+    }
+    for (uint64_t i = 0; i < wBytes; i += 8) {
       uint64_t r = rng();
-      std::memcpy(&w[i], &r, 8);
+      std::memcpy(w.data() + i, &r, 8);
     }
     // Scales: FP16 around 2^-6 (as the quantiser's max|w|/7 gives).
     for (uint64_t n = 0; n < s.n; ++n)
@@ -132,11 +118,10 @@ int main(int argc, char **argv) {
         uint32_t ng = (std::min<uint32_t>(isa::kQuantBlock, s.k - b0) + 127) / 128;
         for (unsigned g = 0; g < 16; ++g) {
           uint16_t h = isa::f32ToF16(std::ldexp(1.0f + float(rng() % 1000) / 1000, -6));
-          std::memcpy(&w[(n * rowBytes) + beat * 32 + 2 * g], &h, 2);
+          std::memcpy(w.data() + n * rowBytes + beat * 32 + 2 * g, &h, 2);
         }
         beat += 1 + ng * 64 / 32;
       }
-    HugeBuffer relaid(lanes ? kernels::q4LanesBytes(s.n, s.k) : 4096);
     if (lanes) {
       kernels::q4ToLanes(kernels::BeatRuns::contiguous(w.data()), s.n, s.k, isa::Sparsity::Dense,
                          relaid.data());
@@ -180,11 +165,11 @@ int main(int argc, char **argv) {
     }
     double groups = double(M) * s.n * ((s.k + 127) / 128);
     std::printf("  %-8s K=%-5u N=%-5u %8.3f ms  %6.2f GB/s  %6.2f ns/group/thread\n", s.name, s.k,
-                s.n, best * 1e3, double(w.size()) / best / 1e9,
+                s.n, best * 1e3, double(wBytes) / best / 1e9,
                 best * 1e9 * pool.size() / groups);
     if (&s != &shapes[0] || s.name != kCached.name)
       stepSeconds += best * kLayers;
-    stepBytes += double(w.size()) * kLayers;
+    stepBytes += double(wBytes) * kLayers;
   }
   std::printf("28 layers' linear products: %.1f ms for %.2f GB of weights (%.2f GB/s): %.2f "
               "tokens/s%s\n",
