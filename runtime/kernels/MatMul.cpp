@@ -929,7 +929,7 @@ void MmQ4Kernel::runLanes(const MmQ4Args &a, const Q4Lanes &w, ThreadPool &pool)
     runLanesOneToken(&a, &w, 1, P, pool);
     return;
   }
-  pool.parallelFor(blocks, [&](uint64_t b, unsigned t) {
+  pool.parallelForRuns(blocks, 1, [&](uint64_t b, unsigned t) {
     std::vector<uint8_t> &sc = scratch_[t];
     if (sc.size() < uint64_t(M) * 64)
       sc.resize(uint64_t(M) * 64);
@@ -981,7 +981,11 @@ void MmQ4Kernel::runLanesOneToken(const MmQ4Args *a, const Q4Lanes *w, size_t co
   }
   std::vector<float> &prods = prods_;
   prods.resize(blocks * G * 16);
-  pool.parallelFor(firstItem[count], [&](uint64_t item, unsigned) {
+  // Runs of consecutive items per thread: the weights stream in item order,
+  // and a thread's prefetches ahead (kLanesPrefetch) then land in its own
+  // next items (with items dealt one by one, they landed in the other
+  // thread's: measured 16 -> 24 GB/s on the 6B shapes).
+  pool.parallelForRuns(firstItem[count], 4, [&](uint64_t item, unsigned) {
     const uint64_t gb = item / chunks; // block over all the products
     const size_t i = size_t(std::upper_bound(firstBlock.begin(), firstBlock.end(), gb) - firstBlock.begin()) - 1;
     const uint32_t g0 = uint32_t(item % chunks) * chunk, g1 = std::min(G, g0 + chunk);

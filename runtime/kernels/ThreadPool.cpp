@@ -2,6 +2,7 @@
 
 #include "runtime/kernels/ThreadPool.h"
 
+#include <algorithm>
 #include <chrono>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -69,6 +70,30 @@ void ThreadPool::parallelFor(uint64_t n, const std::function<void(uint64_t, unsi
   run([&](unsigned t) {
     for (uint64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;)
       fn(i, t);
+  });
+}
+
+void ThreadPool::parallelForRuns(uint64_t n, uint64_t minRun,
+                                 const std::function<void(uint64_t, unsigned)> &fn) {
+  if (n <= 1 || workers_.empty()) {
+    for (uint64_t i = 0; i < n; ++i)
+      fn(i, 0);
+    return;
+  }
+  std::atomic<uint64_t> next{0};
+  const uint64_t parts = 2 * uint64_t(size());
+  run([&](unsigned t) {
+    uint64_t i = next.load(std::memory_order_relaxed), take;
+    while (true) {
+      do {
+        if (i >= n)
+          return;
+        take = std::max<uint64_t>(std::max<uint64_t>(minRun, 1), (n - i) / parts);
+      } while (!next.compare_exchange_weak(i, i + take, std::memory_order_relaxed));
+      for (uint64_t e = std::min(n, i + take); i < e; ++i)
+        fn(i, t);
+      i = next.load(std::memory_order_relaxed);
+    }
   });
 }
 

@@ -804,8 +804,9 @@ bool GoldenModel::executeOne(const Pending &p, RunResult &r) {
   // Pending one-token products run before anything but another mm_q4 (which
   // joins them or flushes them itself) and weight loads into WBUF.
   if (!lanesArgs_.empty() && p.inst.opcode != Opcode::MmQ4 &&
-      !(p.inst.opcode == Opcode::Load && as<Load>(p.inst).dst_buf == uint32_t(Buf::Wbuf)))
+      !(p.inst.opcode == Opcode::Load && as<Load>(p.inst).dst_buf == uint32_t(Buf::Wbuf))) {
     flushLanes();
+  }
   if (kernels_ == Kernels::Fast && executeFast(p.inst)) {
     ++r.executed;
     return true;

@@ -8,7 +8,10 @@
 // need the exact alignment corrections; the weights are random bytes with
 // random scales (every byte is a valid dense encoding).
 //   edgellm-bench-mmq4 [--tokens M] [--threads T] [--reps R] [--shape NAME] [--scalar]
-//                      [--in-place]
+//                      [--in-place] [--copies C]
+// Each shape is timed over C copies of its weights (default: enough for
+// 512 MB, so that they stream from DRAM as in a decode step and not from
+// the 32 MB L3), each with its own input, as the layers of a step are.
 // By default (AVX-512) the weights are relaid as the simulator keeps them
 // (kernels::q4ToLanes); --in-place times the kernel on the package rows.
 //
@@ -18,6 +21,7 @@
 #include "runtime/kernels/HugeBuffer.h"
 #include "runtime/kernels/MatMul.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -58,7 +62,7 @@ int main(int argc, char **argv) {
   uint32_t M = 1;
   std::string only;
   bool lanes = true;
-  unsigned threads = 0, reps = 5;
+  unsigned threads = 0, reps = 5, copiesArg = 0;
   kernels::CpuLevel level = kernels::detectCpuLevel();
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -74,8 +78,10 @@ int main(int argc, char **argv) {
       level = kernels::CpuLevel::Scalar;
     else if (a == "--in-place")
       lanes = false;
+    else if (a == "--copies" && i + 1 < argc)
+      copiesArg = unsigned(std::atoi(argv[++i]));
     else {
-      std::fprintf(stderr, "usage: edgellm-bench-mmq4 [--tokens M] [--threads T] [--reps R] [--shape NAME] [--scalar] [--in-place]\n");
+      std::fprintf(stderr, "usage: edgellm-bench-mmq4 [--tokens M] [--threads T] [--reps R] [--shape NAME] [--scalar] [--in-place] [--copies C]\n");
       return 2;
     }
   }
@@ -100,11 +106,16 @@ int main(int argc, char **argv) {
     if (!only.empty() && only != s.name)
       continue;
     const uint64_t rowBytes = uint64_t(isa::q4RowBeats(s.k, isa::Sparsity::Dense)) * isa::kBeatBytes;
-    // In huge pages, as the simulator keeps its weights.
+    // In huge pages, as the simulator keeps its weights: `copies` copies
+    // (the cache-resident tile: one).
     const uint64_t wBytes = rowBytes * s.n;
+    const bool cached = s.name == kCached.name;
+    const uint64_t copyBytes = lanes ? kernels::q4LanesBytes(s.n, s.k) : wBytes;
+    const unsigned copies =
+        cached ? 1 : copiesArg ? copiesArg : unsigned(std::max<uint64_t>(1, (512u << 20) / copyBytes));
     kernels::HugeBuffer w, relaid;
-    if (!w.allocate(wBytes) ||
-        !relaid.allocate(lanes ? kernels::q4LanesBytes(s.n, s.k) : 0)) {
+    if (!w.allocate(lanes ? wBytes : wBytes * copies) ||
+        !relaid.allocate(lanes ? copyBytes * copies : 0)) {
       std::fprintf(stderr, "edgellm-bench-mmq4: out of memory\n");
       return 1;
     }
@@ -122,52 +133,68 @@ int main(int argc, char **argv) {
         }
         beat += 1 + ng * 64 / 32;
       }
-    if (lanes) {
+    if (lanes)
       kernels::q4ToLanes(kernels::BeatRuns::contiguous(w.data()), s.n, s.k, isa::Sparsity::Dense,
                          relaid.data());
-    }
-    // X [M, K], unified layout with stride M: normals, 1 in 64 an outlier x20.
+    for (unsigned c = 1; c < copies; ++c)
+      std::memcpy((lanes ? relaid.data() : w.data()) + c * copyBytes, lanes ? relaid.data() : w.data(),
+                  copyBytes);
+    // X [M, K] per copy, unified layout with stride M: normals, 1 in 64 an
+    // outlier x20.
     const uint32_t kb = (s.k + 15) / 16;
-    std::vector<uint8_t> x(uint64_t(kb) * M * 32), y(uint64_t((s.n + 15) / 16) * M * 32);
+    std::vector<std::vector<uint8_t>> xs(copies, std::vector<uint8_t>(uint64_t(kb) * M * 32));
+    std::vector<uint8_t> y(uint64_t((s.n + 15) / 16) * M * 32);
+    // One call per weight tile, as the compiler tiles (docs/lowering.md: at
+    // most 256 rows and 1/8 of the 4 MiB WBUF), all with the same input;
+    // one token's tiles as one job, as the simulator runs them.
+    const uint64_t tileRows = std::min<uint64_t>(256, (512 << 10) / rowBytes / 16 * 16);
+    std::vector<kernels::MmQ4Args> args;
+    std::vector<kernels::Q4Lanes> tiles;
     double best = 1e30;
     for (unsigned rep = 0; rep < reps; ++rep) {
       // New activations each repetition (the kernel caches prepared inputs),
       // except for the cache-resident tile: its time is the kernel's alone.
-      for (uint32_t m = 0; m < M && (rep == 0 || s.name != kCached.name); ++m)
-        for (uint32_t c = 0; c < s.k; ++c) {
-          float v = normal(rng) * (rng() % 64 == 0 ? 20.0f : 1.0f);
-          uint16_t h = isa::f32ToF16(v);
-          std::memcpy(&x[((c / 16) * M + m) * 32 + (c % 16) * 2], &h, 2);
-        }
-      kernels::MmQ4Args a;
-      a.x = x.data();
-      a.xStride = M;
-      a.w = kernels::BeatRuns::contiguous(w.data());
-      a.y = y.data();
-      a.yStride = M;
-      a.m = M;
-      a.n = s.n;
-      a.k = s.k;
-      // One call per weight tile, as the compiler tiles (docs/lowering.md:
-      // at most 256 rows and 1/8 of the 4 MiB WBUF), all with the same input.
-      const uint64_t tileRows = std::min<uint64_t>(256, (512 << 10) / rowBytes / 16 * 16);
+      if (rep == 0 || !cached)
+        for (std::vector<uint8_t> &x : xs)
+          for (uint32_t m = 0; m < M; ++m)
+            for (uint32_t c = 0; c < s.k; ++c) {
+              float v = normal(rng) * (rng() % 64 == 0 ? 20.0f : 1.0f);
+              uint16_t h = isa::f32ToF16(v);
+              std::memcpy(&x[((c / 16) * M + m) * 32 + (c % 16) * 2], &h, 2);
+            }
       double t0 = seconds();
-      for (uint64_t n0 = 0; n0 < s.n; n0 += tileRows) {
-        a.w = kernels::BeatRuns::contiguous(w.data() + n0 * rowBytes);
-        a.n = uint32_t(std::min<uint64_t>(tileRows, s.n - n0));
-        a.y = y.data() + (n0 / 16) * M * 32;
-        if (lanes)
-          kernel.runLanes(a, kernels::Q4Lanes{relaid.data() + n0 * rowBytes, a.n, s.k}, pool);
+      for (unsigned c = 0; c < copies; ++c) {
+        args.clear();
+        tiles.clear();
+        for (uint64_t n0 = 0; n0 < s.n; n0 += tileRows) {
+          kernels::MmQ4Args a;
+          a.x = xs[c].data();
+          a.xStride = M;
+          a.w = kernels::BeatRuns::contiguous(w.data() + (lanes ? 0 : c * copyBytes) + n0 * rowBytes);
+          a.y = y.data() + (n0 / 16) * M * 32;
+          a.yStride = M;
+          a.m = M;
+          a.n = uint32_t(std::min<uint64_t>(tileRows, s.n - n0));
+          a.k = s.k;
+          args.push_back(a);
+          tiles.push_back(kernels::Q4Lanes{relaid.data() + c * copyBytes + n0 * rowBytes, a.n, s.k});
+        }
+        if (lanes && M == 1)
+          kernel.runLanesBatch(args.data(), tiles.data(), args.size(), pool);
         else
-          kernel.run(a, pool, level);
+          for (size_t i = 0; i < args.size(); ++i)
+            if (lanes)
+              kernel.runLanes(args[i], tiles[i], pool);
+            else
+              kernel.run(args[i], pool, level);
       }
-      best = std::min(best, seconds() - t0);
+      best = std::min(best, (seconds() - t0) / copies);
     }
     double groups = double(M) * s.n * ((s.k + 127) / 128);
     std::printf("  %-8s K=%-5u N=%-5u %8.3f ms  %6.2f GB/s  %6.2f ns/group/thread\n", s.name, s.k,
                 s.n, best * 1e3, double(wBytes) / best / 1e9,
                 best * 1e9 * pool.size() / groups);
-    if (&s != &shapes[0] || s.name != kCached.name)
+    if (!cached)
       stepSeconds += best * kLayers;
     stepBytes += double(wBytes) * kLayers;
   }
