@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/kernels/Elementwise.h"
+#include "runtime/kernels/HalfLanes.h"
 #include "edgellm/hw/IsaNumerics.h"
 
 #include <algorithm>
@@ -41,19 +42,6 @@ EDGELLM_AVX512 inline __m512 expLanes(__m512 x) {
   e = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-110.0f), _CMP_LT_OQ), e,
                            _mm512_setzero_ps());
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), e, x);
-}
-
-/// FP16 beat of 16 binary32 lanes: vcvtps2ph, NaN lanes canonical, lanes
-/// past `valid` zero.
-EDGELLM_AVX512 inline __m256i toHalf(__m512 v, unsigned valid = isa::kLanes) {
-  __m256i h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  h = _mm256_mask_blend_epi16(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), h,
-                              _mm256_set1_epi16(short(isa::kCanonicalNaN16)));
-  return _mm256_maskz_mov_epi16(__mmask16((1u << valid) - 1), h);
-}
-
-EDGELLM_AVX512 inline __m512 fromHalf(const uint8_t *p) {
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p)));
 }
 
 /// treeSum16 of one vector: s[j] += s[j + w] for w = 8, 4, 2, 1.

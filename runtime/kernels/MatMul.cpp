@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/kernels/MatMul.h"
+#include "runtime/kernels/HalfLanes.h"
 #include "edgellm/hw/IsaNumerics.h"
 
 #include <algorithm>
@@ -529,6 +530,21 @@ EDGELLM_AVX512 void sumProducts(const float *prods, uint32_t G, float acc[16]) {
   _mm512_storeu_ps(acc, v);
 }
 
+/// Y[m, n0 .. n0 + rows) = FP16(acc[m * 16 + r] (+ bias)) for the M tokens
+/// of one 16-row block: storeOutput on 16 lanes, the padding lanes zeroed.
+EDGELLM_AVX512 void storeBlock(const MmQ4Args &a, uint64_t n0, unsigned rows, uint32_t M,
+                               const float *acc) {
+  const __mmask16 valid = __mmask16((1u << rows) - 1);
+  const __m512 bias =
+      a.bias ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(valid, a.bias + n0 * 2)) : _mm512_setzero_ps();
+  for (uint32_t m = 0; m < M; ++m) {
+    __m512 v = _mm512_loadu_ps(acc + m * 16);
+    if (a.bias) // (no + 0.0f without a bias: it would turn -0 into +0)
+      v = _mm512_add_ps(v, bias);
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(a.y + elem(a.yStride, m, n0)), toHalf(v, rows));
+  }
+}
+
 constexpr uint64_t kLanesPrefetch = 32 << 10;
 template <unsigned TB>
 EDGELLM_AVX512 void lanesBlock(const uint8_t *blk, const TokenView *tv, uint32_t gBegin,
@@ -917,46 +933,52 @@ void kernels::q4ToLanes(const BeatRuns &src, uint32_t rows, uint32_t k, isa::Spa
 }
 
 void MmQ4Kernel::runLanes(const MmQ4Args &a, const Q4Lanes &w, ThreadPool &pool) {
-#ifdef EDGELLM_X86
-  const Prepared &P = prepare(a, pool);
-  const std::vector<TokenView> views = tokenViews(P);
-  const uint32_t M = a.m, N = a.n, G = P.groups;
-  const uint64_t blockBytes = 16 * uint64_t(isa::q4RowBeats(a.k, isa::Sparsity::Dense)) * kBeatBytes;
-  const uint64_t blocks = (N + 15) / 16;
-  if (scratch_.size() < pool.size())
-    scratch_.resize(pool.size());
-  if (M == 1) {
-    runLanesOneToken(&a, &w, 1, P, pool);
-    return;
-  }
-  pool.parallelForRuns(blocks, 1, [&](uint64_t b, unsigned t) {
-    std::vector<uint8_t> &sc = scratch_[t];
-    if (sc.size() < uint64_t(M) * 64)
-      sc.resize(uint64_t(M) * 64);
-    float *acc = reinterpret_cast<float *>(sc.data());
-    std::memset(acc, 0, uint64_t(M) * 64);
-    const uint8_t *blk = w.data + b * blockBytes;
-    uint32_t m = 0;
-    for (; m + 2 <= M; m += 2)
-      lanesBlock<2>(blk, views.data() + m, 0, G, acc + m * 16, nullptr);
-    if (m < M)
-      lanesBlock<1>(blk, views.data() + m, 0, G, acc + m * 16, nullptr);
-    const uint64_t n0 = b * 16, rows = std::min<uint64_t>(16, N - n0);
-    for (uint32_t mm = 0; mm < M; ++mm)
-      for (unsigned r = 0; r < rows; ++r)
-        storeOutput(a, mm, n0 + r, acc[mm * 16 + r]);
-  });
-  zeroPadding(a);
-#else
-  (void)a, (void)w, (void)pool;
-#endif
+  runLanesBatch(&a, &w, 1, pool);
 }
 
 void MmQ4Kernel::runLanesBatch(const MmQ4Args *a, const Q4Lanes *w, size_t count,
                                ThreadPool &pool) {
   if (count == 0)
     return;
-  runLanesOneToken(a, w, count, prepare(a[0], pool), pool);
+  const Prepared &P = prepare(a[0], pool);
+  if (P.m == 1)
+    runLanesOneToken(a, w, count, P, pool);
+  else
+    runLanesTokens(a, w, count, P, pool);
+}
+
+void MmQ4Kernel::runLanesTokens(const MmQ4Args *a, const Q4Lanes *w, size_t count,
+                                const Prepared &P, ThreadPool &pool) {
+#ifdef EDGELLM_X86
+  // Work items of one 16-row block (of any of the products), all tokens,
+  // two at a time: the block's weights stay in L1/L2 for all of them.
+  const std::vector<TokenView> views = tokenViews(P);
+  const uint32_t M = P.m, G = P.groups;
+  const uint64_t blockBytes = 16 * uint64_t(isa::q4RowBeats(P.k, isa::Sparsity::Dense)) * kBeatBytes;
+  std::vector<uint64_t> firstBlock(count + 1, 0);
+  for (size_t i = 0; i < count; ++i)
+    firstBlock[i + 1] = firstBlock[i] + (a[i].n + 15) / 16;
+  if (scratch_.size() < pool.size())
+    scratch_.resize(pool.size());
+  pool.parallelForRuns(firstBlock[count], 1, [&](uint64_t gb, unsigned t) {
+    const size_t i = size_t(std::upper_bound(firstBlock.begin(), firstBlock.end(), gb) - firstBlock.begin()) - 1;
+    const uint64_t b = gb - firstBlock[i];
+    std::vector<uint8_t> &sc = scratch_[t];
+    if (sc.size() < uint64_t(M) * 64)
+      sc.resize(uint64_t(M) * 64);
+    float *acc = reinterpret_cast<float *>(sc.data());
+    std::memset(acc, 0, uint64_t(M) * 64);
+    const uint8_t *blk = w[i].data + b * blockBytes;
+    uint32_t m = 0;
+    for (; m + 2 <= M; m += 2)
+      lanesBlock<2>(blk, views.data() + m, 0, G, acc + m * 16, nullptr);
+    if (m < M)
+      lanesBlock<1>(blk, views.data() + m, 0, G, acc + m * 16, nullptr);
+    storeBlock(a[i], b * 16, unsigned(std::min<uint64_t>(16, a[i].n - b * 16)), M, acc);
+  });
+#else
+  (void)a, (void)w, (void)count, (void)P, (void)pool;
+#endif
 }
 
 void MmQ4Kernel::runLanesOneToken(const MmQ4Args *a, const Q4Lanes *w, size_t count,
@@ -996,10 +1018,8 @@ void MmQ4Kernel::runLanesOneToken(const MmQ4Args *a, const Q4Lanes *w, size_t co
     for (uint64_t b = 0; b < firstBlock[i + 1] - firstBlock[i]; ++b) {
       alignas(64) float acc[16];
       sumProducts(prods.data() + (firstBlock[i] + b) * G * 16, G, acc);
-      for (unsigned r = 0; r < std::min<uint64_t>(16, a[i].n - b * 16); ++r)
-        storeOutput(a[i], 0, b * 16 + r, acc[r]);
+      storeBlock(a[i], b * 16, unsigned(std::min<uint64_t>(16, a[i].n - b * 16)), 1, acc);
     }
-    zeroPadding(a[i]);
   }
 #else
   (void)a, (void)w, (void)count, (void)P, (void)pool;

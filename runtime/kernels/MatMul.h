@@ -87,8 +87,8 @@ public:
   /// The same product from relaid weights `w` (a.w is not read; a.k ==
   /// w.k, a.n <= w.rows). AVX-512 only (CpuLevel::Avx512).
   void runLanes(const MmQ4Args &a, const Q4Lanes &w, ThreadPool &pool);
-  /// `count` one-token products on relaid weights that share their input
-  /// (the tiles of one layer), as one parallel job.
+  /// `count` products on relaid weights that share their input (the tiles
+  /// of one layer), as one parallel job.
   void runLanesBatch(const MmQ4Args *a, const Q4Lanes *w, size_t count, ThreadPool &pool);
 
   struct Prepared;
@@ -97,6 +97,8 @@ private:
   Prepared &prepare(const MmQ4Args &a, ThreadPool &pool);
   void runLanesOneToken(const MmQ4Args *a, const Q4Lanes *w, size_t count, const Prepared &P,
                         ThreadPool &pool);
+  void runLanesTokens(const MmQ4Args *a, const Q4Lanes *w, size_t count, const Prepared &P,
+                      ThreadPool &pool);
 
   std::vector<std::unique_ptr<Prepared>> cache_; ///< most recent first
   std::vector<std::vector<uint8_t>> scratch_;    ///< per thread

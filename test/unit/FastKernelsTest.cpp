@@ -306,11 +306,22 @@ void runMmQ4Relaid(Sparsity sp, uint32_t M, uint32_t K, uint32_t N, bool special
   l.hbm_stripe = 32;
   l.deps.signalNext = true;
   MmQ4 mm = mmQ4Instr(xAddr, xStride, wAddr, yAddr, M, M, K, N, sp, true);
+  // Every other seed with a bias (with `specials`, inf and NaN among it).
+  const bool bias = seed % 2 == 0;
+  if (bias) {
+    std::vector<uint16_t> bs((N + 15) / 16 * 16);
+    for (uint16_t &h : bs)
+      h = randomHalf(rng, specials, 1);
+    mm.has_bias = true;
+    mm.b_addr = 30000;
+    p.writeBuf(Buf::Abuf, 30000 * 32, bs.data(), bs.size() * 2);
+  }
   const std::vector<Instruction> prog = {toInstruction(l), toInstruction(mm), endInstr()};
   const uint64_t yBeats = uint64_t((N + 15) / 16) * M;
   const std::string what = "relaid mm_q4 density " + std::to_string(unsigned(sp)) + " M=" +
                            std::to_string(M) + " K=" + std::to_string(K) + " N=" +
-                           std::to_string(N) + " seed " + std::to_string(seed);
+                           std::to_string(N) + (bias ? " bias" : "") + " seed " +
+                           std::to_string(seed);
   p.run(prog);
   EXPECT_EQ(p.fast.relaidProducts(), 1u) << what;
   expectSame(p, Buf::Abuf, yAddr, yBeats, what);
@@ -338,17 +349,18 @@ TEST(FastKernels, MmQ4RelaidTiles) {
 }
 
 TEST(FastKernels, MmQ4RelaidTilesOfOneInputRunTogether) {
-  // Three one-token products of the same input on relaid tiles (pending
-  // until another instruction comes, then one job), an eltwise reading two
-  // of their outputs, and a fourth product after it: every output as the
-  // reference model computes it, in program order.
+  // Three products of the same input (one token, or three) on relaid tiles
+  // (pending until another instruction comes, then one job), an eltwise
+  // reading two of their outputs, and a fourth product after it: every
+  // output as the reference model computes it, in program order.
   if (kernels::detectCpuLevel() != kernels::CpuLevel::Avx512)
     GTEST_SKIP() << "relaid tiles need the AVX-512 kernels";
+  for (uint32_t M : {1u, 3u})
   for (Sparsity sp : {Sparsity::Dense, Sparsity::Quarter}) {
     Pair p(kernels::CpuLevel::Avx512);
     std::mt19937_64 rng(77 + unsigned(sp));
     const uint32_t K = 640, N = 48;
-    std::vector<uint16_t> xs(K);
+    std::vector<uint16_t> xs(K * M);
     for (uint16_t &h : xs)
       h = randomHalf(rng, false, 1);
     p.writeBuf(Buf::Abuf, 8 * 32, xs.data(), xs.size() * 2);
@@ -379,7 +391,7 @@ TEST(FastKernels, MmQ4RelaidTilesOfOneInputRunTogether) {
       prog.push_back(toInstruction(l));
     };
     auto mm = [&](unsigned t) {
-      prog.push_back(toInstruction(mmQ4Instr(8, 1, 64 + t * 1000, 1000 + 10 * t, 1, 1, K, N, sp, false)));
+      prog.push_back(toInstruction(mmQ4Instr(8, M, 64 + t * 1000, 1000 + 10 * t, M, M, K, N, sp, false)));
     };
     for (unsigned t = 0; t < 4; ++t)
       load(t);
@@ -387,14 +399,15 @@ TEST(FastKernels, MmQ4RelaidTilesOfOneInputRunTogether) {
     Eltwise e;
     e.op = uint32_t(EwOp::Add);
     e.a_addr = 1000, e.b_addr = 1010, e.y_addr = 1000; // reads and overwrites product 0
-    e.a_stride = e.b_stride = e.y_stride = 1;
-    e.m = 1, e.c = N;
+    e.a_stride = e.b_stride = e.y_stride = M;
+    e.m = M, e.c = N;
     prog.push_back(toInstruction(e));
     mm(3);
     prog.push_back(endInstr());
     p.run(prog);
     EXPECT_EQ(p.fast.relaidProducts(), 4u);
-    expectSame(p, Buf::Abuf, 1000, 40, "products of one input run together, density " +
+    expectSame(p, Buf::Abuf, 1000, 40, "products of one input run together, M=" +
+                                           std::to_string(M) + " density " +
                                            std::to_string(unsigned(sp)));
   }
 }

@@ -700,17 +700,17 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
           if (it != relaid_.end() && it->second.sparsity == sp && it->second.lanes.k == mq.k &&
               mq.n <= it->second.lanes.rows) {
             ++relaidProducts_;
-            // One token: joins the pending products of the same input (the
-            // tiles of a layer), run together when another instruction
-            // comes (flushLanes). Nothing in between reads their outputs or
+            // Joins the pending products of the same input (the tiles of
+            // a layer), run together when another instruction comes
+            // (flushLanes). Nothing in between reads their outputs or
             // changes their input, bias or weights (only WBUF loads run).
             const uint64_t xBytes = xBeats * kBeatBytes;
-            bool batch = mq.m == 1 && mq.x_buf != uint32_t(isa::Buf::Wbuf) &&
+            bool batch = mq.x_buf != uint32_t(isa::Buf::Wbuf) &&
                          mq.y_buf != uint32_t(isa::Buf::Wbuf) &&
                          (!mq.has_bias || mq.b_buf != uint32_t(isa::Buf::Wbuf));
             if (batch && !lanesArgs_.empty()) {
               const kernels::MmQ4Args &f = lanesArgs_.front();
-              batch = f.x == a.x && f.xStride == a.xStride && f.k == a.k;
+              batch = f.x == a.x && f.xStride == a.xStride && f.m == a.m && f.k == a.k;
               for (size_t i = 0; batch && i < lanesArgs_.size(); ++i)
                 batch = lanesY_[i].first != mq.y_buf ||
                         (lanesY_[i].second.second <= uint64_t(mq.y_addr) * kBeatBytes ||
@@ -801,7 +801,7 @@ void GoldenModel::flushLanes() {
 
 bool GoldenModel::executeOne(const Pending &p, RunResult &r) {
   using namespace isa;
-  // Pending one-token products run before anything but another mm_q4 (which
+  // Pending products run before anything but another mm_q4 (which
   // joins them or flushes them itself) and weight loads into WBUF.
   if (!lanesArgs_.empty() && p.inst.opcode != Opcode::MmQ4 &&
       !(p.inst.opcode == Opcode::Load && as<Load>(p.inst).dst_buf == uint32_t(Buf::Wbuf))) {

@@ -115,7 +115,7 @@ private:
   };
   RunResult runProgram(const std::vector<isa::Instruction> &program);
   bool execute(const Pending &p, RunResult &r);
-  /// Runs the pending one-token mm_q4 products on relaid tiles as one job.
+  /// Runs the pending mm_q4 products (of one input) on relaid tiles as one job.
   void flushLanes();
   std::vector<kernels::MmQ4Args> lanesArgs_;
   std::vector<kernels::Q4Lanes> lanesW_;
