@@ -340,7 +340,9 @@ void runMmQ4Relaid(Sparsity sp, uint32_t M, uint32_t K, uint32_t N, bool special
 TEST(FastKernels, MmQ4RelaidTiles) {
   if (kernels::detectCpuLevel() != kernels::CpuLevel::Avx512)
     GTEST_SKIP() << "relaid tiles need the AVX-512 kernels";
-  const uint32_t shapes[][3] = {{1, 4096, 48}, {1, 2178, 33}, {2, 640, 17}, {3, 300, 70}, {5, 128, 16}};
+  // {7, 13696, 40}: two chunks of tokens (6 + 1), items of two blocks and one.
+  const uint32_t shapes[][3] = {{1, 4096, 48}, {1, 2178, 33}, {2, 640, 17}, {3, 300, 70}, {5, 128, 16},
+                                {7, 13696, 40}};
   uint64_t seed = 9000;
   for (Sparsity sp : {Sparsity::Dense, Sparsity::Half, Sparsity::Quarter, Sparsity::Eighth})
     for (auto &s : shapes)
