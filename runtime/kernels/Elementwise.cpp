@@ -121,6 +121,43 @@ EDGELLM_AVX512 bool ropeAvx512(const uint8_t *x, uint64_t xStride, uint8_t *y, u
     }
   return true;
 }
+EDGELLM_AVX512 bool softmaxAvx512(const uint8_t *x, uint64_t xStride, uint8_t *y,
+                                  uint64_t yStride, uint64_t n, uint64_t valid, float *e) {
+  const uint64_t beats = (n + isa::kLanes - 1) / isa::kLanes;
+  const uint64_t vbeats = (valid + isa::kLanes - 1) / isa::kLanes;
+  auto lanes = [](uint64_t count, uint64_t j) {
+    return __mmask16(count >= (j + 1) * isa::kLanes ? 0xffff
+                                                    : count <= j * isa::kLanes ? 0
+                                                    : (1u << (count - j * isa::kLanes)) - 1);
+  };
+  // 1. The largest valid value, NaN skipped (vmaxps returns its second
+  // operand when one is NaN). Its sign when it is a zero (which the
+  // sequential comparison takes from the first zero) changes no x - mx but
+  // that of x = -0, and isaExp(-0) = isaExp(+0).
+  __m512 mxv = _mm512_set1_ps(-INFINITY);
+  for (uint64_t j = 0; j < vbeats; ++j)
+    mxv = _mm512_mask_max_ps(mxv, lanes(valid, j), fromHalf(x + j * xStride), mxv);
+  const float mx = _mm512_reduce_max_ps(mxv);
+  // 2-3. e = isaExp(x - mx) (0 for the invalid columns), lane sums in
+  // column order from +0, the tree, the reciprocal.
+  const __m512 m = _mm512_set1_ps(mx);
+  __m512 sum = _mm512_setzero_ps();
+  for (uint64_t j = 0; j < vbeats; ++j) {
+    __m512 v = _mm512_maskz_mov_ps(lanes(valid, j), expLanes(_mm512_sub_ps(fromHalf(x + j * xStride), m)));
+    _mm512_storeu_ps(e + j * isa::kLanes, v);
+    sum = _mm512_add_ps(sum, v);
+  }
+  const __m512 inv = _mm512_set1_ps(1.0f / tree16(sum));
+  // 4. Y = e * inv, +0 past the valid columns and in the padding lanes.
+  for (uint64_t j = 0; j < beats; ++j) {
+    __m512 v = j < vbeats ? _mm512_maskz_mov_ps(lanes(valid, j), _mm512_mul_ps(_mm512_loadu_ps(e + j * isa::kLanes), inv))
+                          : _mm512_setzero_ps();
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(y + j * yStride),
+                        toHalf(v, unsigned(std::min<uint64_t>(isa::kLanes, n - j * isa::kLanes))));
+  }
+  return true;
+}
+
 #endif
 
 } // namespace
@@ -133,6 +170,16 @@ bool kernels::rmsNormRow(const uint8_t *x, uint64_t xStride, const uint8_t *gamm
 #endif
   (void)x, (void)xStride, (void)gamma, (void)y, (void)yStride, (void)channels, (void)eps,
       (void)level;
+  return false;
+}
+
+bool kernels::softmaxRow(const uint8_t *x, uint64_t xStride, uint8_t *y, uint64_t yStride,
+                         uint64_t n, uint64_t valid, float *scratch, CpuLevel level) {
+#if defined(__x86_64__)
+  if (level == CpuLevel::Avx512)
+    return softmaxAvx512(x, xStride, y, yStride, n, std::min(valid, n), scratch);
+#endif
+  (void)x, (void)xStride, (void)y, (void)yStride, (void)n, (void)valid, (void)scratch, (void)level;
   return false;
 }
 

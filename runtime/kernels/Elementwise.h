@@ -1,7 +1,7 @@
 //===- Elementwise.h - Fast element-wise instructions -----------*- C++ -*-===//
 //
-// The simulator's vector kernels for `eltwise` (add, mul) and `silu_mul`
-// (docs/isa.md, docs/simulator.md): one row of unified-layout operands (16
+// The simulator's vector kernels for `eltwise` (add, mul), `silu_mul`,
+// `rms_norm`, `rope` and `softmax` (docs/isa.md, docs/simulator.md): one row of unified-layout operands (16
 // FP16 channels per beat) at a time, the golden model's binary32 operations
 // in its order (IsaNumerics.h: f16ToF32, isaExp, siluMul, f32ToF16 with its
 // canonical NaN), 16 lanes at once. Bit-identical to the reference path.
@@ -42,6 +42,15 @@ bool rmsNormRow(const uint8_t *x, uint64_t xStride, const uint8_t *gamma, uint8_
 bool ropeRowInterleaved(const uint8_t *x, uint64_t xStride, uint8_t *y, uint64_t yStride,
                         const float *table, uint64_t heads, uint64_t headDim, uint64_t rotDim,
                         CpuLevel level);
+
+/// One row of softmax (docs/isa.md) whose first `valid` of `n` columns are
+/// valid (the others, and the lanes past n, become +0; valid == 0: all
+/// +0): the largest valid value, isaExp of the differences, their lane sums
+/// and treeSum16, the reciprocal and the products, as the golden model
+/// computes them. `scratch`: n + 16 floats. Y may be X. False when `level`
+/// has no vector kernel.
+bool softmaxRow(const uint8_t *x, uint64_t xStride, uint8_t *y, uint64_t yStride, uint64_t n,
+                uint64_t valid, float *scratch, CpuLevel level);
 
 } // namespace edgellm::kernels
 

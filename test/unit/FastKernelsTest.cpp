@@ -628,6 +628,49 @@ TEST(FastKernels, RopeInterleaved) {
           }
 }
 
+TEST(FastKernels, Softmax) {
+  // softmax rows (the fast path) in place and apart, with and without the
+  // causal mask (diagonals that leave no, some and every column valid),
+  // random FP16 with specials, and rows of non-positive values with zeros
+  // (a zero maximum: its sign is the first zero's).
+  uint64_t seed = 9700;
+  for (uint32_t M : {1u, 3u, 70u}) // 70 x 64: rows on two threads
+    for (uint32_t N : {1u, 16u, 37u, 64u})
+      for (int diag : {-1000, -2, 0, 5, 1000})
+        for (bool inPlace : {false, true}) {
+          ++seed;
+          Pair p(kernels::detectCpuLevel());
+          std::mt19937_64 rng(seed);
+          const uint32_t S = M + 1;
+          const uint64_t beats = uint64_t(N / 16 + 1) * S;
+          const bool nonPositive = seed % 3 == 0;
+          std::vector<uint16_t> v(beats * 16);
+          for (uint16_t &h : v) {
+            h = randomHalf(rng, seed % 2 == 0, 1, 17);
+            if (nonPositive)
+              h = rng() % 4 == 0 ? uint16_t((rng() & 1) << 15) : uint16_t(h | 0x8000);
+          }
+          p.writeBuf(Buf::Abuf, 0, v.data(), v.size() * 2);
+          p.writeBuf(Buf::Abuf, 5000 * 32, v.data(), v.size() * 2);
+          Softmax sm;
+          sm.x_addr = 0, sm.y_addr = inPlace ? 0 : 5000;
+          sm.x_stride = sm.y_stride = S;
+          sm.m = M, sm.n = N;
+          sm.causal = diag != 1000;
+          // D = diag + R[diag_reg], signed: the diagonal through a register.
+          RegOp r;
+          r.op = uint32_t(AluOp::Add);
+          r.rd = 9;
+          r.imm = uint32_t(int32_t(diag));
+          sm.diag_reg = 9;
+          p.run({toInstruction(r), toInstruction(sm), endInstr()});
+          expectSame(p, Buf::Abuf, inPlace ? 0 : 5000, beats,
+                     "softmax M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                         (sm.causal ? " diag=" + std::to_string(diag) : " not causal") +
+                         (inPlace ? " in place" : " apart") + " seed " + std::to_string(seed));
+        }
+}
+
 TEST(FastKernels, ElementwiseAndRmsNorm) {
   // eltwise (add, mul, copy; broadcast B), silu_mul and rms_norm on host
   // pointers: apart, in place (y = a or y = b), and partly overlapping (the

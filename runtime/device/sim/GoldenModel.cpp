@@ -507,6 +507,40 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
         rowFn(m, 0);
     return true;
   }
+  case Opcode::Softmax: {
+    // Rows in place or apart (a row is read before it is written); the
+    // valid columns of row i are a prefix (causal: j <= D + i).
+    auto sm = as<Softmax>(in);
+    if (cpuLevel_ != kernels::CpuLevel::Avx512 ||
+        !operandOk(bufs_[sm.x_buf], sm.x_addr, sm.x_stride, sm.m, sm.n) ||
+        !operandOk(bufs_[sm.y_buf], sm.y_addr, sm.y_stride, sm.m, sm.n))
+      return false;
+    const uint64_t xn = extentBeats(sm.x_stride, sm.m, sm.n), yn = extentBeats(sm.y_stride, sm.m, sm.n);
+    if (yn == 0)
+      return true;
+    if (!aliasOk(sm.y_buf, sm.y_addr, sm.y_stride, yn, sm.x_buf, sm.x_addr, sm.x_stride, xn))
+      return false;
+    const uint8_t *px = bufs_[sm.x_buf].readSpan(uint64_t(sm.x_addr) * kBeatBytes, xn * kBeatBytes);
+    uint8_t *py = bufs_[sm.y_buf].writeSpan(uint64_t(sm.y_addr) * kBeatBytes, yn * kBeatBytes);
+    if (!px || !py)
+      return false;
+    HostOperand X{const_cast<uint8_t *>(px), sm.x_stride}, Y{py, sm.y_stride};
+    const int64_t diag = int64_t(int32_t(sm.diag));
+    auto rowFn = [&](uint64_t i, unsigned) {
+      thread_local std::vector<float> scratch;
+      scratch.resize(uint64_t(sm.n) + kLanes);
+      const int64_t last = diag + int64_t(i); // the last valid column when causal
+      const uint64_t valid = !sm.causal ? sm.n : last < 0 ? 0 : std::min<uint64_t>(sm.n, uint64_t(last) + 1);
+      kernels::softmaxRow(X.at(i, 0), sm.x_stride * kBeatBytes, Y.at(i, 0), sm.y_stride * kBeatBytes,
+                          sm.n, valid, scratch.data(), cpuLevel_); // AVX-512: checked above
+    };
+    if (sm.m > 1 && uint64_t(sm.m) * sm.n >= 4096)
+      pool_->parallelFor(sm.m, rowFn);
+    else
+      for (uint64_t i = 0; i < sm.m; ++i)
+        rowFn(i, 0);
+    return true;
+  }
   case Opcode::Rope: {
     // Interleaved pairs, heads of whole beats: one row at a time in place
     // or apart (the row is read before it is written, beat by beat).
