@@ -146,7 +146,7 @@ int main(int argc, char **argv) {
     std::vector<uint8_t> y(uint64_t((s.n + 15) / 16) * M * 32);
     // One call per weight tile, as the compiler tiles (docs/lowering.md: at
     // most 256 rows and 1/8 of the 4 MiB WBUF), all with the same input;
-    // one token's tiles as one job, as the simulator runs them.
+    // the tiles of one input as one job, as the simulator runs them.
     const uint64_t tileRows = std::min<uint64_t>(256, (512 << 10) / rowBytes / 16 * 16);
     std::vector<kernels::MmQ4Args> args;
     std::vector<kernels::Q4Lanes> tiles;
@@ -179,14 +179,11 @@ int main(int argc, char **argv) {
           args.push_back(a);
           tiles.push_back(kernels::Q4Lanes{relaid.data() + c * copyBytes + n0 * rowBytes, a.n, s.k});
         }
-        if (lanes && M == 1)
+        if (lanes)
           kernel.runLanesBatch(args.data(), tiles.data(), args.size(), pool);
         else
           for (size_t i = 0; i < args.size(); ++i)
-            if (lanes)
-              kernel.runLanes(args[i], tiles[i], pool);
-            else
-              kernel.run(args[i], pool, level);
+            kernel.run(args[i], pool, level);
       }
       best = std::min(best, (seconds() - t0) / copies);
     }
