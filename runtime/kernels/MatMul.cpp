@@ -123,25 +123,26 @@ struct MmQ4Kernel::Prepared {
   std::vector<std::vector<CorrRound>> rounds;
   std::vector<std::vector<uint32_t>> roundBegin;
   std::vector<int32_t> sub; ///< [m][groups]
+  bool roundsBuilt = false;  ///< rounds, roundBegin, sub (built when first needed)
   std::vector<std::vector<CorrLanes>> corrLanes; ///< [m][...]: the same, as CorrLanes
 
   /// Plane position of input i of a group: the weight image keeps the low
   /// nibbles (even inputs) of the 64 payload bytes, then the high ones.
   static unsigned slot(unsigned i) { return (i & 1) ? 64 + i / 2 : i / 2; }
 
-  void prepareToken(uint32_t t) {
+  /// Groups [g0, g1) of token t: E, 2^(E-33), special, the digit planes,
+  /// sum X; their corrections are appended to `out` in group order and
+  /// counted per group in count[g - g0].
+  void prepareGroups(uint32_t t, uint32_t g0, uint32_t g1, std::vector<Corr> &out,
+                     uint32_t *count) {
     const uint16_t *xs = bits.data() + uint64_t(t) * k;
-    std::vector<uint32_t> &cb = corrBegin[t];
-    std::vector<Corr> &cl = corr[t];
-    cb.assign(groups + 1, 0);
-    cl.clear();
-    for (uint32_t g = 0; g < groups; ++g) {
+    for (uint32_t g = g0; g < g1; ++g) {
       uint64_t gi = uint64_t(t) * groups + g;
       const uint16_t *x = xs + uint64_t(g) * kQuantGroup;
-      unsigned count = std::min<unsigned>(kQuantGroup, k - g * kQuantGroup);
+      unsigned n = std::min<unsigned>(kQuantGroup, k - g * kQuantGroup);
       int E = 1;
       bool spec = false;
-      for (unsigned i = 0; i < count; ++i) {
+      for (unsigned i = 0; i < n; ++i) {
         unsigned f = (x[i] >> 10) & 0x1f;
         if (f == 0x1f)
           spec = true;
@@ -153,8 +154,8 @@ struct MmQ4Kernel::Prepared {
       int8_t *pl = planes.data() + gi * kPlaneBytes;
       std::memset(pl, 0, kPlaneBytes);
       int32_t sum = 0;
-      cb[g] = uint32_t(cl.size());
-      for (unsigned i = 0; i < count && !spec; ++i) {
+      const size_t before = out.size();
+      for (unsigned i = 0; i < n && !spec; ++i) {
         uint16_t h = x[i];
         unsigned f = (h >> 10) & 0x1f;
         uint32_t sig = (h & 0x3ff) | (f ? 0x400u : 0u);
@@ -184,12 +185,32 @@ struct MmQ4Kernel::Prepared {
             any |= d != 0;
           }
           if (any)
-            cl.push_back(c);
+            out.push_back(c);
         }
       }
       sumX[gi] = sum;
+      count[g - g0] = uint32_t(out.size() - before);
     }
-    cb[groups] = uint32_t(cl.size());
+  }
+
+  /// Token t's corrections as CorrLanes (the relaid kernel), from corr.
+  void buildCorrLanes(uint32_t t) {
+    const std::vector<Corr> &cl = corr[t];
+    std::vector<CorrLanes> &cv = corrLanes[t];
+    cv.resize(cl.size());
+    for (size_t c = 0; c < cl.size(); ++c) {
+      unsigned i = cl[c].index;
+      for (unsigned n = 0; n < 16; ++n)
+        cv[c].t[n] = cl[c].t[n ^ 8];
+      cv[c].vec = i / 8;
+      cv[c].shift = 4 * (i % 8);
+    }
+  }
+
+  /// Token t's corrections in rounds of four (the in-place AVX-512 kernel).
+  void buildRounds(uint32_t t) {
+    const std::vector<uint32_t> &cb = corrBegin[t];
+    const std::vector<Corr> &cl = corr[t];
     std::vector<CorrRound> &rv = rounds[t];
     std::vector<uint32_t> &rb = roundBegin[t];
     rv.clear();
@@ -213,15 +234,6 @@ struct MmQ4Kernel::Prepared {
       sub[uint64_t(t) * groups + g] = 8 * sumX[uint64_t(t) * groups + g] + 8 * int32_t(cb[g + 1] - cb[g]);
     }
     rb[groups] = uint32_t(rv.size());
-    std::vector<CorrLanes> &cv = corrLanes[t];
-    cv.resize(cl.size());
-    for (size_t c = 0; c < cl.size(); ++c) {
-      unsigned i = cl[c].index;
-      for (unsigned n = 0; n < 16; ++n)
-        cv[c].t[n] = cl[c].t[n ^ 8];
-      cv[c].vec = i / 8;
-      cv[c].shift = 4 * (i % 8);
-    }
   }
 };
 
@@ -687,7 +699,41 @@ MmQ4Kernel::Prepared &MmQ4Kernel::prepare(const MmQ4Args &a, ThreadPool &pool) {
   p->sub.resize(MG);
   p->corrLanes.resize(M);
   Prepared *pp = p.get();
-  pool.parallelFor(M, [&](uint64_t m, unsigned) { pp->prepareToken(uint32_t(m)); });
+  if (M >= pool.size()) {
+    pool.parallelFor(M, [&](uint64_t m, unsigned) {
+      std::vector<uint32_t> count(G);
+      pp->corr[m].clear();
+      pp->prepareGroups(uint32_t(m), 0, G, pp->corr[m], count.data());
+      std::vector<uint32_t> &cb = pp->corrBegin[m];
+      cb.assign(G + 1, 0);
+      for (uint32_t g = 0; g < G; ++g)
+        cb[g + 1] = cb[g] + count[g];
+      pp->buildCorrLanes(uint32_t(m));
+    });
+  } else {
+    // Fewer tokens than threads (decode: one): each token's groups split
+    // over the threads, the corrections then concatenated in group order.
+    const unsigned parts = pool.size();
+    std::vector<std::vector<Corr>> partCorr(parts);
+    std::vector<uint32_t> count(G);
+    for (uint32_t m = 0; m < M; ++m) {
+      pool.parallelFor(parts, [&](uint64_t part, unsigned) {
+        uint64_t g0, g1;
+        ThreadPool::split(G, parts, unsigned(part), 1, g0, g1);
+        partCorr[part].clear();
+        pp->prepareGroups(m, uint32_t(g0), uint32_t(g1), partCorr[part], count.data() + g0);
+      });
+      std::vector<Corr> &cl = pp->corr[m];
+      cl.clear();
+      for (const std::vector<Corr> &v : partCorr)
+        cl.insert(cl.end(), v.begin(), v.end());
+      std::vector<uint32_t> &cb = pp->corrBegin[m];
+      cb.assign(G + 1, 0);
+      for (uint32_t g = 0; g < G; ++g)
+        cb[g + 1] = cb[g] + count[g];
+      pp->buildCorrLanes(m);
+    }
+  }
   for (uint32_t m = 0; m < M; ++m) {
     gCorr += pp->corr[m].size();
     gGroups += G;
@@ -717,6 +763,10 @@ void MmQ4Kernel::run(const MmQ4Args &a, ThreadPool &pool, CpuLevel level) {
   const uint32_t G = (K + kQuantGroup - 1) / kQuantGroup;
   const unsigned T = pool.size();
   Prepared *prep = &prepare(a, pool);
+  if (level == CpuLevel::Avx512 && !prep->roundsBuilt) {
+    pool.parallelFor(M, [&](uint64_t m, unsigned) { prep->buildRounds(uint32_t(m)); });
+    prep->roundsBuilt = true;
+  }
 
   const isa::Sparsity sp = a.sparsity;
   const uint64_t rowBeats = isa::q4RowBeats(K, sp);
