@@ -414,6 +414,70 @@ TEST(FastKernels, MmQ4RelaidTilesOfOneInputRunTogether) {
   }
 }
 
+TEST(FastKernels, MmQ4RelaidTilesIntoOneOutputPairWithStores) {
+  // The lm_head's pattern: six products of one input on relaid tiles whose
+  // outputs alternate between two Y buffers, each stored to DDR right
+  // after it. They run as one job; the outputs and the stores follow in
+  // program order (each store reads its own product's output, not the
+  // one that later overwrites the same Y).
+  if (kernels::detectCpuLevel() != kernels::CpuLevel::Avx512)
+    GTEST_SKIP() << "relaid tiles need the AVX-512 kernels";
+  for (uint32_t M : {1u, 3u}) {
+    Pair p(kernels::CpuLevel::Avx512);
+    std::mt19937_64 rng(91 + M);
+    const uint32_t K = 640, N = 48, T = 6;
+    std::vector<uint16_t> xs(K * M);
+    for (uint16_t &h : xs)
+      h = randomHalf(rng, false, 1);
+    p.writeBuf(Buf::Abuf, 8 * 32, xs.data(), xs.size() * 2);
+    const uint64_t beats = N * q4RowBeats(K, Sparsity::Dense), perCh = (beats + 31) / 32;
+    std::vector<std::vector<uint8_t>> ch(32, std::vector<uint8_t>(T * perCh * 32, 0));
+    std::vector<package::WeightTile> tiles;
+    for (unsigned t = 0; t < T; ++t) {
+      std::vector<uint8_t> w = randomQ4Rows(rng, N, K, Sparsity::Dense, false);
+      for (uint64_t q = 0; q < beats; ++q)
+        std::memcpy(&ch[q % 32][(t * perCh + q / 32) * 32], &w[q * 32], 32);
+      tiles.push_back({t * perCh * 32, beats, N, K, uint32_t(Sparsity::Dense)});
+    }
+    for (uint32_t c = 0; c < 32; ++c) {
+      p.ref.hbm().map(uint64_t(c) * kHbmChannelBeats * 32, ch[c].data(), ch[c].size());
+      p.fast.hbm().map(uint64_t(c) * kHbmChannelBeats * 32, ch[c].data(), ch[c].size());
+    }
+    ASSERT_GT(p.fast.relayWeightTiles(tiles), 0u);
+    const uint64_t yBeats = uint64_t(N / 16) * M;
+    std::vector<Instruction> prog;
+    for (unsigned t = 0; t < T; ++t) {
+      Load l;
+      l.src_mem = uint32_t(ExtMem::Hbm);
+      l.dst_buf = uint32_t(Buf::Wbuf);
+      l.src_addr = uint32_t(t * perCh);
+      l.dst_addr = uint32_t(64 + (t % 2) * 1000);
+      l.rows = 1;
+      l.row_len = uint32_t(beats);
+      l.hbm_stripe = 32;
+      prog.push_back(toInstruction(l));
+      prog.push_back(toInstruction(
+          mmQ4Instr(8, M, 64 + (t % 2) * 1000, 1000 + 20 * (t % 2), M, M, K, N, Sparsity::Dense, false)));
+      Store st;
+      st.src_addr = uint32_t(1000 + 20 * (t % 2));
+      st.dst_addr = uint32_t(100 + yBeats * t);
+      st.rows = N / 16;
+      st.row_len = M;
+      st.src_stride = st.dst_stride = M;
+      prog.push_back(toInstruction(st));
+    }
+    prog.push_back(endInstr());
+    p.run(prog);
+    EXPECT_EQ(p.fast.relaidProducts(), uint64_t(T));
+    const std::string what = "double-buffered outputs with stores, M=" + std::to_string(M);
+    expectSame(p, Buf::Abuf, 1000, 40, what);
+    std::vector<uint16_t> a(T * yBeats * 16), b(a.size());
+    p.ref.ddr().read(100 * 32, a.data(), a.size() * 2);
+    p.fast.ddr().read(100 * 32, b.data(), b.size() * 2);
+    EXPECT_EQ(a, b) << what << ": the stored outputs";
+  }
+}
+
 TEST(FastKernels, MmF16AllForms) {
   uint64_t seed = 5000;
   for (kernels::CpuLevel level : levels())

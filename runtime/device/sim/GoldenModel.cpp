@@ -6,6 +6,7 @@
 #include "runtime/kernels/Elementwise.h"
 
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -736,8 +737,12 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
             ++relaidProducts_;
             // Joins the pending products of the same input (the tiles of
             // a layer), run together when another instruction comes
-            // (flushLanes). Nothing in between reads their outputs or
-            // changes their input, bias or weights (only WBUF loads run).
+            // (flushLanes). In between only WBUF loads run (none of them
+            // reads an output, or changes an input, bias or weights) and
+            // stores are deferred; each output goes to a private buffer,
+            // copied into Y in program order at the flush, so a later
+            // product may write the same Y (double-buffered outputs, each
+            // stored in between: the lm_head's tiles).
             const uint64_t xBytes = xBeats * kBeatBytes;
             bool batch = mq.x_buf != uint32_t(isa::Buf::Wbuf) &&
                          mq.y_buf != uint32_t(isa::Buf::Wbuf) &&
@@ -745,24 +750,35 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
             if (batch && !lanesArgs_.empty()) {
               const kernels::MmQ4Args &f = lanesArgs_.front();
               batch = f.x == a.x && f.xStride == a.xStride && f.m == a.m && f.k == a.k;
-              for (size_t i = 0; batch && i < lanesArgs_.size(); ++i)
-                batch = lanesY_[i].first != mq.y_buf ||
-                        (lanesY_[i].second.second <= uint64_t(mq.y_addr) * kBeatBytes ||
-                         lanesY_[i].second.first >= (uint64_t(mq.y_addr) + yBeats) * kBeatBytes);
-              for (size_t i = 0; batch && i < lanesArgs_.size(); ++i)
-                batch = lanesY_[i].first != mq.x_buf ||
-                        (lanesY_[i].second.second <= uint64_t(mq.x_addr) * kBeatBytes ||
-                         lanesY_[i].second.first >= uint64_t(mq.x_addr) * kBeatBytes + xBytes);
+              // No pending output under this input or bias.
+              auto apart = [&](uint32_t buf, uint64_t lo, uint64_t hi) {
+                for (size_t i = 0; i < lanesArgs_.size(); ++i)
+                  if (lanesY_[i].first == buf && lanesY_[i].second.first < hi && lo < lanesY_[i].second.second)
+                    return false;
+                return true;
+              };
+              batch = batch && apart(mq.x_buf, uint64_t(mq.x_addr) * kBeatBytes, uint64_t(mq.x_addr) * kBeatBytes + xBytes);
+              batch = batch && (!mq.has_bias || apart(mq.b_buf, uint64_t(mq.b_addr) * kBeatBytes,
+                                                     (uint64_t(mq.b_addr) + bBeats) * kBeatBytes));
             }
             if (!batch) {
               flushLanes();
               mmQ4_.runLanes(a, it->second.lanes, *pool_);
               return true;
             }
+            const size_t idx = lanesArgs_.size();
+            if (lanesOut_.size() <= idx)
+              lanesOut_.resize(idx + 1);
+            LanesOut &o = lanesOut_[idx];
+            o.buf = mq.y_buf, o.addr = mq.y_addr, o.stride = mq.y_stride;
+            o.blocks = (uint64_t(mq.n) + kLanes - 1) / kLanes, o.m = mq.m;
+            o.data.resize(yBeats * kBeatBytes);
+            a.y = o.data.data();
             lanesArgs_.push_back(a);
             lanesW_.push_back(it->second.lanes);
             lanesY_.push_back({mq.y_buf, {uint64_t(mq.y_addr) * kBeatBytes,
                                           (uint64_t(mq.y_addr) + yBeats) * kBeatBytes}});
+            lanesOrder_.push_back({int64_t(idx), {}});
             return true;
           }
           break;
@@ -827,20 +843,49 @@ void GoldenModel::flushLanes() {
     return;
   auto t0 = std::chrono::steady_clock::now();
   mmQ4_.runLanesBatch(lanesArgs_.data(), lanesW_.data(), lanesArgs_.size(), *pool_);
+  for (const LanesStep &st : lanesOrder_) {
+    if (st.product < 0) {
+      [[maybe_unused]] bool ok = executeFast(st.store); // bounds checked when deferred
+      assert(ok);
+      continue;
+    }
+    const LanesOut &o = lanesOut_[size_t(st.product)];
+    uint8_t *y = bufs_[o.buf].writeSpan(o.addr * kBeatBytes, o.data.size());
+    if (o.stride == o.m) {
+      std::memcpy(y, o.data.data(), o.data.size());
+      continue;
+    }
+    for (uint64_t b = 0; b < o.blocks; ++b)
+      std::memcpy(y + b * o.stride * kBeatBytes, o.data.data() + b * o.stride * kBeatBytes,
+                  o.m * kBeatBytes);
+  }
   lanesArgs_.clear();
   lanesW_.clear();
   lanesY_.clear();
+  lanesOrder_.clear();
   flushSeconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 bool GoldenModel::executeOne(const Pending &p, RunResult &r) {
   using namespace isa;
-  // Pending products run before anything but another mm_q4 (which
-  // joins them or flushes them itself) and weight loads into WBUF.
-  if (!lanesArgs_.empty() && p.inst.opcode != Opcode::MmQ4 &&
-      !(p.inst.opcode == Opcode::Load && as<Load>(p.inst).dst_buf == uint32_t(Buf::Wbuf))) {
-    flushLanes();
+  // Pending products run before anything but another mm_q4 (which joins
+  // them or flushes them itself), weight loads into WBUF from HBM, and
+  // stores from outside WBUF into DDR (deferred to the flush, in order:
+  // they may read pending outputs).
+  if (!lanesArgs_.empty() && p.inst.opcode == Opcode::Store && kernels_ == Kernels::Fast) {
+    auto s = as<Store>(p.inst);
+    if (s.src_buf != uint32_t(Buf::Wbuf) &&
+        copyInBounds(bufs_[s.src_buf], s.src_addr, s.rows, s.row_len, s.src_stride, 1) &&
+        copyInBounds(ddr_, s.dst_addr, s.rows, s.row_len, s.dst_stride, 1)) {
+      lanesOrder_.push_back({-1, p.inst});
+      ++r.executed;
+      return true;
+    }
   }
+  if (!lanesArgs_.empty() && p.inst.opcode != Opcode::MmQ4 &&
+      !(p.inst.opcode == Opcode::Load && as<Load>(p.inst).dst_buf == uint32_t(Buf::Wbuf) &&
+        as<Load>(p.inst).src_mem == uint32_t(ExtMem::Hbm)))
+    flushLanes();
   if (kernels_ == Kernels::Fast && executeFast(p.inst)) {
     ++r.executed;
     return true;

@@ -115,11 +115,28 @@ private:
   };
   RunResult runProgram(const std::vector<isa::Instruction> &program);
   bool execute(const Pending &p, RunResult &r);
-  /// Runs the pending mm_q4 products (of one input) on relaid tiles as one job.
+  /// Runs the pending mm_q4 products (of one input) on relaid tiles as one
+  /// job, then, in program order, copies each one's output into its Y and
+  /// runs the deferred stores.
   void flushLanes();
   std::vector<kernels::MmQ4Args> lanesArgs_;
   std::vector<kernels::Q4Lanes> lanesW_;
   std::vector<std::pair<uint32_t, std::pair<uint64_t, uint64_t>>> lanesY_; ///< buffer, bytes
+  /// A pending product's output, computed into `data` (laid out as its Y
+  /// span) and copied into Y (beats block * stride + m) at the flush.
+  struct LanesOut {
+    uint32_t buf = 0;
+    uint64_t addr = 0, stride = 0, blocks = 0, m = 0;
+    std::vector<uint8_t> data;
+  };
+  std::vector<LanesOut> lanesOut_; ///< the first lanesArgs_.size() are in use
+  /// Program order of the pending work: a product (its index) or a store
+  /// deferred until the flush (product < 0).
+  struct LanesStep {
+    int64_t product;
+    isa::Instruction store;
+  };
+  std::vector<LanesStep> lanesOrder_;
   double flushSeconds_ = 0;
   bool executeOne(const Pending &p, RunResult &r);
   /// The fast path of one instruction; false when it does not apply (the
