@@ -108,6 +108,79 @@ struct CorrLanes {
   uint32_t vec, shift;
 };
 
+/// One correction's table (Corr) for input i: t[w + 8] = term(w) - w * X;
+/// false when every entry is 0.
+inline bool correctionTable(uint32_t sig, unsigned shift, bool neg, int32_t X, unsigned i, Corr &c) {
+  c.index = uint8_t(i);
+  bool any = false;
+  for (int w = -8; w <= 7; ++w) {
+    int64_t d = alignedTerm(sig, shift, neg, w) - int64_t(w) * X;
+    c.t[w + 8] = int8_t(d);
+    any |= d != 0;
+  }
+  return any;
+}
+
+#ifdef EDGELLM_X86
+/// prepareGroups for one group on 16 lanes at a time (the same integers):
+/// the digit planes in plane order and the corrections, in input order;
+/// returns sum X. E is the group's exponent (no inf/NaN input).
+EDGELLM_AVX512 int32_t prepareGroupAvx512(const uint16_t *x, unsigned n, int E, int8_t *pl,
+                                          std::vector<Corr> &out) {
+  // Bytes of 16 inputs: the even ones, then the odd ones (plane slots).
+  const __m128i evenOdd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  const __m512i vE = _mm512_set1_epi32(E);
+  __m512i sum = _mm512_setzero_si512();
+  for (unsigned v = 0; v < kQuantGroup / 16; ++v) {
+    const unsigned cnt = n > 16 * v ? std::min(16u, n - 16 * v) : 0;
+    const __mmask16 valid = __mmask16((1u << cnt) - 1);
+    const __m512i h = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(valid, x + 16 * v));
+    const __m512i f = _mm512_and_si512(_mm512_srli_epi32(h, 10), _mm512_set1_epi32(0x1f));
+    const __mmask16 normal = _mm512_test_epi32_mask(f, f);
+    const __m512i sig = _mm512_mask_or_epi32(_mm512_and_si512(h, _mm512_set1_epi32(0x3ff)), normal,
+                                             _mm512_and_si512(h, _mm512_set1_epi32(0x3ff)),
+                                             _mm512_set1_epi32(0x400));
+    const __m512i shift = _mm512_sub_epi32(vE, _mm512_max_epi32(f, _mm512_set1_epi32(1)));
+    const __m512i top = _mm512_slli_epi32(sig, int(isa::kAlignGuardBits));
+    __m512i X = _mm512_srlv_epi32(top, shift); // 0 for shifts >= 32
+    const __mmask16 neg = _mm512_test_epi32_mask(h, _mm512_set1_epi32(0x8000));
+    X = _mm512_mask_sub_epi32(X, neg, _mm512_setzero_si512(), X);
+    sum = _mm512_add_epi32(sum, X);
+    // X = d0 + 2^8 d1 + 2^16 d2, signed bytes.
+    const __m512i d0 = _mm512_srai_epi32(_mm512_slli_epi32(X, 24), 24);
+    const __m512i r1 = _mm512_srai_epi32(_mm512_sub_epi32(X, d0), 8);
+    const __m512i d1 = _mm512_srai_epi32(_mm512_slli_epi32(r1, 24), 24);
+    const __m512i d2 = _mm512_srai_epi32(_mm512_sub_epi32(r1, d1), 8);
+    const __m512i d[3] = {d0, d1, d2};
+    for (unsigned k = 0; k < 3; ++k) {
+      __m128i b = _mm_shuffle_epi8(_mm512_cvtepi32_epi8(d[k]), evenOdd);
+      _mm_storel_epi64(reinterpret_cast<__m128i *>(pl + k * kQuantGroup + 8 * v), b);
+      _mm_storel_epi64(reinterpret_cast<__m128i *>(pl + k * kQuantGroup + 64 + 8 * v),
+                       _mm_unpackhi_epi64(b, b));
+    }
+    // Bits shifted out below the guard bits: the term is not w * X.
+    const __m512i below = _mm512_sub_epi32(_mm512_sllv_epi32(_mm512_set1_epi32(1), shift),
+                                           _mm512_set1_epi32(1)); // all ones for shifts >= 32
+    __mmask16 cand = _mm512_cmpgt_epi32_mask(shift, _mm512_set1_epi32(int(isa::kAlignGuardBits))) &
+                     _mm512_test_epi32_mask(top, below) & valid;
+    if (cand) {
+      alignas(64) int32_t xs[16], sh[16];
+      _mm512_store_si512(xs, X);
+      _mm512_store_si512(sh, shift);
+      for (; cand; cand &= __mmask16(cand - 1)) {
+        const unsigned l = unsigned(__builtin_ctz(cand)), i = 16 * v + l;
+        const uint16_t hi = x[i];
+        const uint32_t sg = (hi & 0x3ff) | (((hi >> 10) & 0x1f) ? 0x400u : 0u);
+        Corr c;
+        if (correctionTable(sg, unsigned(sh[l]), (hi >> 15) != 0, xs[l], i, c))
+          out.push_back(c);
+      }
+    }
+  }
+  return _mm512_reduce_add_epi32(sum);
+}
+#endif
+
 struct MmQ4Kernel::Prepared {
   uint32_t m = 0, k = 0, groups = 0;
   std::vector<uint16_t> bits;   ///< [m][k]
@@ -134,7 +207,7 @@ struct MmQ4Kernel::Prepared {
   /// sum X; their corrections are appended to `out` in group order and
   /// counted per group in count[g - g0].
   void prepareGroups(uint32_t t, uint32_t g0, uint32_t g1, std::vector<Corr> &out,
-                     uint32_t *count) {
+                     uint32_t *count, CpuLevel level) {
     const uint16_t *xs = bits.data() + uint64_t(t) * k;
     for (uint32_t g = g0; g < g1; ++g) {
       uint64_t gi = uint64_t(t) * groups + g;
@@ -152,9 +225,16 @@ struct MmQ4Kernel::Prepared {
       special[gi] = spec;
       pow2[gi] = std::ldexp(1.0f, E - 25 - int(isa::kAlignGuardBits));
       int8_t *pl = planes.data() + gi * kPlaneBytes;
+      const size_t before = out.size();
+#ifdef EDGELLM_X86
+      if (level == CpuLevel::Avx512 && !spec) {
+        sumX[gi] = prepareGroupAvx512(x, n, E, pl, out);
+        count[g - g0] = uint32_t(out.size() - before);
+        continue;
+      }
+#endif
       std::memset(pl, 0, kPlaneBytes);
       int32_t sum = 0;
-      const size_t before = out.size();
       for (unsigned i = 0; i < n && !spec; ++i) {
         uint16_t h = x[i];
         unsigned f = (h >> 10) & 0x1f;
@@ -174,19 +254,11 @@ struct MmQ4Kernel::Prepared {
         pl[kQuantGroup + s] = int8_t(d1);
         pl[2 * kQuantGroup + s] = int8_t(d2);
         // Bits shifted out below the guard bits: the term is not w * X.
+        Corr c;
         if (shift > isa::kAlignGuardBits &&
-            ((uint64_t(sig) << isa::kAlignGuardBits) & ((uint64_t(1) << std::min(shift, 40u)) - 1))) {
-          Corr c;
-          c.index = uint8_t(i);
-          bool any = false;
-          for (int w = -8; w <= 7; ++w) {
-            int64_t d = alignedTerm(sig, shift, neg, w) - int64_t(w) * X;
-            c.t[w + 8] = int8_t(d);
-            any |= d != 0;
-          }
-          if (any)
-            out.push_back(c);
-        }
+            ((uint64_t(sig) << isa::kAlignGuardBits) & ((uint64_t(1) << std::min(shift, 40u)) - 1)) &&
+            correctionTable(sig, shift, neg, X, i, c))
+          out.push_back(c);
       }
       sumX[gi] = sum;
       count[g - g0] = uint32_t(out.size() - before);
@@ -658,7 +730,7 @@ MmQ4Kernel::~MmQ4Kernel() {
                  (unsigned long long)gGroups, (unsigned long long)gCorr, (unsigned long long)gSpecial);
 }
 
-MmQ4Kernel::Prepared &MmQ4Kernel::prepare(const MmQ4Args &a, ThreadPool &pool) {
+MmQ4Kernel::Prepared &MmQ4Kernel::prepare(const MmQ4Args &a, ThreadPool &pool, CpuLevel level) {
   const uint32_t M = a.m, K = a.k;
   const uint32_t G = (K + kQuantGroup - 1) / kQuantGroup;
   // A prepared copy of exactly these activation bits (compared in place).
@@ -703,7 +775,7 @@ MmQ4Kernel::Prepared &MmQ4Kernel::prepare(const MmQ4Args &a, ThreadPool &pool) {
     pool.parallelFor(M, [&](uint64_t m, unsigned) {
       std::vector<uint32_t> count(G);
       pp->corr[m].clear();
-      pp->prepareGroups(uint32_t(m), 0, G, pp->corr[m], count.data());
+      pp->prepareGroups(uint32_t(m), 0, G, pp->corr[m], count.data(), level);
       std::vector<uint32_t> &cb = pp->corrBegin[m];
       cb.assign(G + 1, 0);
       for (uint32_t g = 0; g < G; ++g)
@@ -721,7 +793,7 @@ MmQ4Kernel::Prepared &MmQ4Kernel::prepare(const MmQ4Args &a, ThreadPool &pool) {
         uint64_t g0, g1;
         ThreadPool::split(G, parts, unsigned(part), 1, g0, g1);
         partCorr[part].clear();
-        pp->prepareGroups(m, uint32_t(g0), uint32_t(g1), partCorr[part], count.data() + g0);
+        pp->prepareGroups(m, uint32_t(g0), uint32_t(g1), partCorr[part], count.data() + g0, level);
       });
       std::vector<Corr> &cl = pp->corr[m];
       cl.clear();
@@ -762,7 +834,7 @@ void MmQ4Kernel::run(const MmQ4Args &a, ThreadPool &pool, CpuLevel level) {
   const uint32_t M = a.m, N = a.n, K = a.k;
   const uint32_t G = (K + kQuantGroup - 1) / kQuantGroup;
   const unsigned T = pool.size();
-  Prepared *prep = &prepare(a, pool);
+  Prepared *prep = &prepare(a, pool, level);
   if (level == CpuLevel::Avx512 && !prep->roundsBuilt) {
     pool.parallelFor(M, [&](uint64_t m, unsigned) { prep->buildRounds(uint32_t(m)); });
     prep->roundsBuilt = true;
@@ -991,7 +1063,7 @@ void MmQ4Kernel::runLanesBatch(const MmQ4Args *a, const Q4Lanes *w, size_t count
                                ThreadPool &pool) {
   if (count == 0)
     return;
-  const Prepared &P = prepare(a[0], pool);
+  const Prepared &P = prepare(a[0], pool, CpuLevel::Avx512);
   if (P.m == 1)
     runLanesOneToken(a, w, count, P, pool);
   else

@@ -94,7 +94,7 @@ public:
   struct Prepared;
 
 private:
-  Prepared &prepare(const MmQ4Args &a, ThreadPool &pool);
+  Prepared &prepare(const MmQ4Args &a, ThreadPool &pool, CpuLevel level);
   void runLanesOneToken(const MmQ4Args *a, const Q4Lanes *w, size_t count, const Prepared &P,
                         ThreadPool &pool);
   void runLanesTokens(const MmQ4Args *a, const Q4Lanes *w, size_t count, const Prepared &P,
