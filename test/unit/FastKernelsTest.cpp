@@ -478,6 +478,41 @@ TEST(FastKernels, MmQ4RelaidTilesIntoOneOutputPairWithStores) {
   }
 }
 
+TEST(FastKernels, LoadAfterAWriteIntoItsMappedSource) {
+  // A one-row HBM load from mapped pages is a deferred copy whose source
+  // runs are kept for the next run of the same load. A write into HBM
+  // there (copy-on-write: the page becomes private) must make the next
+  // load read the new bytes, not the mapped ones.
+  Pair p(kernels::detectCpuLevel());
+  std::mt19937_64 rng(4242);
+  std::vector<uint8_t> page(1 << 20); // one whole HBM page: mapped, not copied
+  for (uint8_t &b : page)
+    b = uint8_t(rng());
+  p.ref.hbm().map(0, page.data(), page.size());
+  p.fast.hbm().map(0, page.data(), page.size());
+  Load l;
+  l.src_mem = uint32_t(ExtMem::Hbm);
+  l.dst_buf = uint32_t(Buf::Abuf);
+  l.src_addr = 0;
+  l.dst_addr = 100;
+  l.rows = 1;
+  l.row_len = 64;
+  l.hbm_stripe = 1;
+  const std::vector<Instruction> prog = {toInstruction(l), endInstr()};
+  p.run(prog);
+  expectSame(p, Buf::Abuf, 100, 64, "first load");
+  uint8_t beat[32];
+  for (uint8_t &b : beat)
+    b = uint8_t(rng());
+  for (GoldenModel *g : {&p.ref, &p.fast})
+    g->hbm().write(7 * 32, beat, 32);
+  p.run(prog);
+  expectSame(p, Buf::Abuf, 100, 64, "the same load after a write into its source");
+  std::vector<uint8_t> got(32);
+  p.fast.buffer(Buf::Abuf).read((100 + 7) * 32, got.data(), 32);
+  EXPECT_EQ(0, std::memcmp(got.data(), beat, 32)) << "the written beat";
+}
+
 TEST(FastKernels, MmF16AllForms) {
   uint64_t seed = 5000;
   for (kernels::CpuLevel level : levels())

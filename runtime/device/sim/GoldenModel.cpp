@@ -57,10 +57,9 @@ void GoldenModel::hbmWritten(uint64_t addr, uint64_t n) {
     for (auto it = relaid_.begin(); it != relaid_.end();)
       it = touches(it->first, it->second.beats, kHbmChannels) ? relaid_.erase(it) : std::next(it);
   if (hi > loadRunsLo_ && lo < loadRunsHi_)
-    for (auto it = loadRuns_.begin(); it != loadRuns_.end();)
-      it = touches(it->second.srcBeat % kHbmChannelBeats, it->second.beats, it->second.stripe)
-               ? loadRuns_.erase(it)
-               : std::next(it);
+    for (LoadRuns &r : loadRuns_)
+      if (touches(r.srcBeat % kHbmChannelBeats, r.beats, r.stripe))
+        r.valid = false;
 }
 
 GoldenModel::~GoldenModel() {
@@ -81,6 +80,8 @@ GoldenModel::~GoldenModel() {
 
 uint8_t *GoldenModel::stripeHbm(uint64_t beatsPerChannel) {
   loadRuns_.clear();
+  loadRunsIndex_.clear();
+  loadRunsNext_ = 0;
   return hbm_.makeStriped(beatsPerChannel, [this] {
     for (SparseMemory &b : bufs_)
       b.settle(0, b.size());
@@ -644,25 +645,39 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
     if (l.src_mem == uint32_t(ExtMem::Hbm) && l.rows == 1 && l.row_len > 0) {
       // The same weight loads run every step: their source runs are kept
       // (dropped when HBM under them is written).
-      const uint64_t key = (uint64_t(l.src_addr) << 32) ^ (uint64_t(l.row_len) << 6) ^ p;
-      auto it = loadRuns_.find(key);
-      if (it == loadRuns_.end() || it->second.srcBeat != l.src_addr ||
-          it->second.beats != l.row_len || it->second.stripe != p) {
-        LoadRuns r{l.src_addr, l.row_len, std::max<uint32_t>(p, 1), {}, false, false};
+      const uint32_t stripe = std::max<uint32_t>(p, 1);
+      auto same = [&](const LoadRuns &r) {
+        return r.srcBeat == l.src_addr && r.beats == l.row_len && r.stripe == stripe;
+      };
+      size_t i = loadRunsNext_;
+      if (i >= loadRuns_.size() || !same(loadRuns_[i])) {
+        const uint64_t key = (uint64_t(l.src_addr) << 32) ^ (uint64_t(l.row_len) << 6) ^ stripe;
+        auto it = loadRunsIndex_.find(key);
+        if (it != loadRunsIndex_.end() && same(loadRuns_[it->second])) {
+          i = it->second;
+        } else {
+          i = loadRuns_.size();
+          loadRuns_.push_back({l.src_addr, l.row_len, stripe, {}, false, false, false});
+          loadRunsIndex_[key] = uint32_t(i);
+        }
+      }
+      loadRunsNext_ = i + 1;
+      LoadRuns &r = loadRuns_[i];
+      if (!r.valid) {
         r.ok = hbmRuns(l.src_addr, l.row_len, p, r.runs, &r.privateSrc);
-        it = loadRuns_.insert_or_assign(key, r).first;
+        r.valid = true;
         const uint64_t off = l.src_addr % kHbmChannelBeats;
         loadRunsLo_ = std::min(loadRunsLo_, off * kBeatBytes);
         loadRunsHi_ = std::max(loadRunsHi_, (off + (r.beats + r.stripe - 1) / r.stripe) * kBeatBytes);
       }
-      if (it->second.ok) {
-        dst.defer(uint64_t(l.dst_addr) * kBeatBytes, l.row_len, it->second.runs);
+      if (r.ok) {
+        dst.defer(uint64_t(l.dst_addr) * kBeatBytes, l.row_len, r.runs);
         // From private HBM pages (a section's copied edge page): a write
         // there first performs the deferred copies (hbmWritten).
-        if (it->second.privateSrc) {
+        if (r.privateSrc) {
           const uint64_t off = l.src_addr % kHbmChannelBeats;
           privateLo_ = std::min(privateLo_, off * kBeatBytes);
-          privateHi_ = std::max(privateHi_, (off + (uint64_t(l.row_len) + it->second.stripe - 1) / it->second.stripe) * kBeatBytes);
+          privateHi_ = std::max(privateHi_, (off + (uint64_t(l.row_len) + r.stripe - 1) / r.stripe) * kBeatBytes);
         }
         done = true;
       }

@@ -180,16 +180,23 @@ private:
   std::vector<WbufSource> wbufSources_;
   void dropWbufSources(uint64_t addr, uint64_t n);
   /// The source runs of one-row HBM loads (hbmRuns), by source, length and
-  /// stripe; `ok` false when not stable (the load copies).
+  /// stripe; `ok` false when not stable (the load copies), `valid` false
+  /// once HBM under them has been written (computed again when next used).
   struct LoadRuns {
     uint64_t srcBeat, beats;
     uint32_t stripe;
     kernels::BeatRuns runs;
-    bool ok, privateSrc;
+    bool ok, privateSrc, valid;
   };
   /// Channel offsets (bytes) of deferred copies from private HBM pages.
   uint64_t privateLo_ = ~uint64_t(0), privateHi_ = 0;
-  std::unordered_map<uint64_t, LoadRuns> loadRuns_;
+  /// In order of first use (a program's loads come back in the same order
+  /// every step: the next one is looked up first, a sequential read, and
+  /// the index by source is the fallback; a hash lookup per load missed
+  /// the caches, which the weight stream flushes, several times).
+  std::vector<LoadRuns> loadRuns_;
+  std::unordered_map<uint64_t, uint32_t> loadRunsIndex_;
+  size_t loadRunsNext_ = 0;
   uint64_t loadRunsLo_ = ~uint64_t(0), loadRunsHi_ = 0; ///< channel offsets (bytes) they cover
   /// A write into HBM: drops the relaid tiles and load runs it may touch.
   void hbmWritten(uint64_t addr, uint64_t n);
