@@ -1204,21 +1204,48 @@ EDGELLM_AVX512 inline float tree16(__m512 v) {
   return _mm_cvtss_f32(s1);
 }
 
+/// The treeSum16 of each of 16 vectors at once: lane c = tree16(p[c]).
+/// Every addition is one of tree16's (lanes l and l + w of one vector, w =
+/// 8, 4, 2, 1), the vectors packed two by two between the steps.
+EDGELLM_AVX512 inline __m512 tree16x16(const __m512 p[16]) {
+  __m512 u[8], v[4], w[2];
+  for (unsigned c = 0; c < 8; ++c) // w = 8: [p lanes 0-7 + 8-15 | p' ...]
+    u[c] = _mm512_add_ps(_mm512_shuffle_f32x4(p[2 * c], p[2 * c + 1], 0x44),
+                         _mm512_shuffle_f32x4(p[2 * c], p[2 * c + 1], 0xee));
+  for (unsigned c = 0; c < 4; ++c) // w = 4: quarters 0 + 1 and 2 + 3 of each
+    v[c] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * c], u[2 * c + 1], 0x88),
+                         _mm512_shuffle_f32x4(u[2 * c], u[2 * c + 1], 0xdd));
+  for (unsigned c = 0; c < 2; ++c) // w = 2, within each quarter
+    w[c] = _mm512_add_ps(_mm512_shuffle_ps(v[2 * c], v[2 * c + 1], 0x44),
+                         _mm512_shuffle_ps(v[2 * c], v[2 * c + 1], 0xee));
+  // w = 1; the lanes then hold vectors 0, 4, 8, 12, 1, 5, ... (a transpose).
+  __m512 r = _mm512_add_ps(_mm512_shuffle_ps(w[0], w[1], 0x88), _mm512_shuffle_ps(w[0], w[1], 0xdd));
+  return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), r);
+}
+
 EDGELLM_AVX512 void mmF16RowsAvx512(const MmF16Args &a, uint64_t i, uint64_t j0, uint64_t j1) {
   const uint64_t kb = (a.k + kLanes - 1) / kLanes;
   if (a.transB) {
-    for (uint64_t j = j0; j < j1; ++j) {
-      float acc = 0.0f;
+    // 16 columns at a time: per input beat, the 16 products' trees at once.
+    for (uint64_t jb = j0; jb < j1; jb += kLanes) {
+      const unsigned cols = unsigned(std::min<uint64_t>(kLanes, j1 - jb));
+      __m512 acc = _mm512_setzero_ps();
       for (uint64_t tb = 0; tb < kb; ++tb) {
         unsigned valid = unsigned(std::min<uint64_t>(kLanes, a.k - tb * kLanes));
         __mmask16 mask = __mmask16((1u << valid) - 1);
         __m512 va = _mm512_cvtph_ps(
             _mm256_loadu_si256((const __m256i *)(a.a + (tb * a.aStride + i) * kBeatBytes)));
-        __m512 vb = _mm512_cvtph_ps(
-            _mm256_loadu_si256((const __m256i *)(a.b + (tb * a.bStride + j) * kBeatBytes)));
-        acc = acc + tree16(_mm512_maskz_mul_ps(mask, va, vb));
+        __m512 p[kLanes];
+        for (unsigned c = 0; c < kLanes; ++c)
+          p[c] = c < cols ? _mm512_maskz_mul_ps(mask, va, _mm512_cvtph_ps(_mm256_loadu_si256(
+                                (const __m256i *)(a.b + (tb * a.bStride + jb + c) * kBeatBytes))))
+                          : _mm512_setzero_ps();
+        acc = _mm512_add_ps(acc, tree16x16(p));
       }
-      finish(a, i, j, acc);
+      float out[kLanes];
+      _mm512_storeu_ps(out, acc);
+      for (unsigned c = 0; c < cols; ++c)
+        finish(a, i, jb + c, out[c]);
     }
     return;
   }
