@@ -1073,45 +1073,49 @@ void MmQ4Kernel::runLanesBatch(const MmQ4Args *a, const Q4Lanes *w, size_t count
 void MmQ4Kernel::runLanesTokens(const MmQ4Args *a, const Q4Lanes *w, size_t count,
                                 const Prepared &P, ThreadPool &pool) {
 #ifdef EDGELLM_X86
-  // Work items of up to 8 16-row blocks of one product (about 256 KiB of
-  // weights), all tokens: for a chunk of tokens whose digit planes take
+  // The threads take runs of 16-row blocks (of all the products, in
+  // order), all tokens, in items of up to 8 blocks of one product (about
+  // 256 KiB of weights): for a chunk of tokens whose digit planes take
   // about 256 KiB, each block of the item takes the chunk two tokens at a
   // time. The item's weights stay in L2 for all the chunks, and a chunk's
   // planes for all the item's blocks (read from L3 once per item, not once
-  // per block: 64 tokens of 13696 inputs have 2.6 MB of planes).
+  // per block: 64 tokens of 13696 inputs have 2.6 MB of planes). The last
+  // runs are single blocks, so the threads finish together.
   const std::vector<TokenView> views = tokenViews(P);
   const uint32_t M = P.m, G = P.groups;
   const uint64_t blockBytes = 16 * uint64_t(isa::q4RowBeats(P.k, isa::Sparsity::Dense)) * kBeatBytes;
   const uint64_t kItemBlocks = std::clamp<uint64_t>((256u << 10) / blockBytes, 1, 8);
   const uint32_t chunk = std::clamp<uint32_t>(uint32_t((256u << 10) / (uint64_t(G) * kPlaneBytes)), 2, 16) & ~1u;
-  std::vector<uint64_t> firstItem(count + 1, 0);
+  std::vector<uint64_t> firstBlock(count + 1, 0);
   for (size_t i = 0; i < count; ++i)
-    firstItem[i + 1] = firstItem[i] + ((a[i].n + 15) / 16 + kItemBlocks - 1) / kItemBlocks;
+    firstBlock[i + 1] = firstBlock[i] + (a[i].n + 15) / 16;
   if (scratch_.size() < pool.size())
     scratch_.resize(pool.size());
-  pool.parallelForRuns(firstItem[count], 1, [&](uint64_t item, unsigned t) {
-    const size_t i = size_t(std::upper_bound(firstItem.begin(), firstItem.end(), item) - firstItem.begin()) - 1;
-    const uint64_t b0 = (item - firstItem[i]) * kItemBlocks;
-    const uint64_t nb = std::min<uint64_t>(kItemBlocks, (a[i].n + 15) / 16 - b0);
+  pool.parallelForRuns(firstBlock[count], 1, [&](uint64_t begin, uint64_t end, unsigned t) {
     std::vector<uint8_t> &sc = scratch_[t];
-    if (sc.size() < nb * M * 64)
+    if (sc.size() < kItemBlocks * M * 64)
       sc.resize(kItemBlocks * M * 64);
     float *acc = reinterpret_cast<float *>(sc.data());
-    std::memset(acc, 0, nb * M * 64);
-    for (uint32_t m0 = 0; m0 < M; m0 += chunk)
-      for (uint64_t j = 0; j < nb; ++j) {
-        const uint8_t *blk = w[i].data + (b0 + j) * blockBytes;
-        float *accj = acc + j * M * 16;
-        uint32_t m = m0;
-        for (const uint32_t e = std::min(M, m0 + chunk); m < e; m += 2)
-          if (m + 2 <= e)
-            lanesBlock<2>(blk, views.data() + m, 0, G, accj + m * 16, nullptr);
-          else
-            lanesBlock<1>(blk, views.data() + m, 0, G, accj + m * 16, nullptr);
-      }
-    for (uint64_t j = 0; j < nb; ++j)
-      storeBlock(a[i], (b0 + j) * 16, unsigned(std::min<uint64_t>(16, a[i].n - (b0 + j) * 16)), M,
-                 acc + j * M * 16);
+    for (uint64_t gb = begin; gb < end;) {
+      const size_t i = size_t(std::upper_bound(firstBlock.begin(), firstBlock.end(), gb) - firstBlock.begin()) - 1;
+      const uint64_t b0 = gb - firstBlock[i];
+      const uint64_t nb = std::min({kItemBlocks, end - gb, firstBlock[i + 1] - gb});
+      std::memset(acc, 0, nb * M * 64);
+      for (uint32_t m0 = 0; m0 < M; m0 += chunk)
+        for (uint64_t j = 0; j < nb; ++j) {
+          const uint8_t *blk = w[i].data + (b0 + j) * blockBytes;
+          float *accj = acc + j * M * 16;
+          for (uint32_t m = m0, e = std::min(M, m0 + chunk); m < e; m += 2)
+            if (m + 2 <= e)
+              lanesBlock<2>(blk, views.data() + m, 0, G, accj + m * 16, nullptr);
+            else
+              lanesBlock<1>(blk, views.data() + m, 0, G, accj + m * 16, nullptr);
+        }
+      for (uint64_t j = 0; j < nb; ++j)
+        storeBlock(a[i], (b0 + j) * 16, unsigned(std::min<uint64_t>(16, a[i].n - (b0 + j) * 16)),
+                   M, acc + j * M * 16);
+      gb += nb;
+    }
   });
 #else
   (void)a, (void)w, (void)count, (void)P, (void)pool;
@@ -1144,12 +1148,14 @@ void MmQ4Kernel::runLanesOneToken(const MmQ4Args *a, const Q4Lanes *w, size_t co
   // and a thread's prefetches ahead (kLanesPrefetch) then land in its own
   // next items (with items dealt one by one, they landed in the other
   // thread's: measured 16 -> 24 GB/s on the 6B shapes).
-  pool.parallelForRuns(firstItem[count], 4, [&](uint64_t item, unsigned) {
-    const uint64_t gb = item / chunks; // block over all the products
-    const size_t i = size_t(std::upper_bound(firstBlock.begin(), firstBlock.end(), gb) - firstBlock.begin()) - 1;
-    const uint32_t g0 = uint32_t(item % chunks) * chunk, g1 = std::min(G, g0 + chunk);
-    lanesBlock<1>(w[i].data + (gb - firstBlock[i]) * blockBytes, views.data(), g0, g1, nullptr,
-                  prods.data() + (gb * G + g0) * 16);
+  pool.parallelForRuns(firstItem[count], 4, [&](uint64_t begin, uint64_t end, unsigned) {
+    for (uint64_t item = begin; item < end; ++item) {
+      const uint64_t gb = item / chunks; // block over all the products
+      const size_t i = size_t(std::upper_bound(firstBlock.begin(), firstBlock.end(), gb) - firstBlock.begin()) - 1;
+      const uint32_t g0 = uint32_t(item % chunks) * chunk, g1 = std::min(G, g0 + chunk);
+      lanesBlock<1>(w[i].data + (gb - firstBlock[i]) * blockBytes, views.data(), g0, g1, nullptr,
+                    prods.data() + (gb * G + g0) * 16);
+    }
   });
   for (size_t i = 0; i < count; ++i) {
     for (uint64_t b = 0; b < firstBlock[i + 1] - firstBlock[i]; ++b) {

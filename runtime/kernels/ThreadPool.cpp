@@ -74,10 +74,11 @@ void ThreadPool::parallelFor(uint64_t n, const std::function<void(uint64_t, unsi
 }
 
 void ThreadPool::parallelForRuns(uint64_t n, uint64_t minRun,
-                                 const std::function<void(uint64_t, unsigned)> &fn) {
-  if (n <= 1 || workers_.empty()) {
-    for (uint64_t i = 0; i < n; ++i)
-      fn(i, 0);
+                                 const std::function<void(uint64_t, uint64_t, unsigned)> &fn) {
+  if (n == 0)
+    return;
+  if (n == 1 || workers_.empty()) {
+    fn(0, n, 0);
     return;
   }
   std::atomic<uint64_t> next{0};
@@ -90,8 +91,7 @@ void ThreadPool::parallelForRuns(uint64_t n, uint64_t minRun,
           return;
         take = std::max<uint64_t>(std::max<uint64_t>(minRun, 1), (n - i) / parts);
       } while (!next.compare_exchange_weak(i, i + take, std::memory_order_relaxed));
-      for (uint64_t e = std::min(n, i + take); i < e; ++i)
-        fn(i, t);
+      fn(i, std::min(n, i + take), t);
       i = next.load(std::memory_order_relaxed);
     }
   });

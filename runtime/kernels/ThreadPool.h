@@ -34,12 +34,14 @@ public:
   void run(const std::function<void(unsigned)> &fn);
   /// Calls fn(i, t) for every i in [0, n) (t: the thread, for scratch space).
   void parallelFor(uint64_t n, const std::function<void(uint64_t, unsigned)> &fn);
-  /// The same, each thread taking runs of consecutive i (guided: a run is
-  /// 1/(2 size()) of what is left, at least `minRun`), for work that
-  /// streams memory in the order of i: a thread's prefetches ahead of its
-  /// item land in its own next items, not in another thread's.
+  /// Calls fn(begin, end, t) for runs [begin, end) covering [0, n), each
+  /// thread taking runs of consecutive i (guided: a run is 1/(2 size()) of
+  /// what is left, at least `minRun`), for work that streams memory in the
+  /// order of i: a thread's prefetches ahead of its item land in its own
+  /// next items, not in another thread's; and the last runs are short, so
+  /// the threads finish together.
   void parallelForRuns(uint64_t n, uint64_t minRun,
-                       const std::function<void(uint64_t, unsigned)> &fn);
+                       const std::function<void(uint64_t, uint64_t, unsigned)> &fn);
 
   /// Splits [0, n) into size() contiguous parts (aligned to `align`).
   static void split(uint64_t n, unsigned parts, unsigned t, uint64_t align, uint64_t &begin,
