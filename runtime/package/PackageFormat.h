@@ -17,6 +17,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace edgellm::package {
 
 inline constexpr char kMagic[8] = {'E', 'L', 'M', 'P', 'K', 'G', '\r', '\n'};
@@ -42,13 +46,33 @@ struct Header {
 };
 
 /// CRC-32 (IEEE 802.3: reflected polynomial 0xEDB88320, initial value and
-/// final xor 0xFFFFFFFF), slice-by-8. `crc` continues a previous call.
+/// final xor 0xFFFFFFFF). `crc` continues a previous call. Slice-by-8; on
+/// x86 with PCLMULQDQ, buffers of 256 bytes and more are folded 64 bytes at
+/// a time with carry-less products (the constants are x^n mod P for the
+/// fold distances, as in Intel's "Fast CRC Computation for Generic
+/// Polynomials Using PCLMULQDQ"), the last 16-byte remainder and the tail
+/// then go through the tables: the same function, about 5x faster.
 class Crc32 {
 public:
   static uint32_t compute(const void *data, size_t n, uint32_t crc = 0) {
-    static const Tables t;
     const auto *p = static_cast<const uint8_t *>(data);
-    crc = ~crc;
+    uint32_t s = ~crc;
+#if defined(__x86_64__)
+    static const bool pclmul = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+    if (pclmul && n >= 256) {
+      uint8_t rest[16];
+      const size_t done = foldPclmul(p, n, s, rest);
+      s = raw(rest, 16, 0);
+      p += done, n -= done;
+    }
+#endif
+    return ~raw(p, n, s);
+  }
+
+private:
+  /// The table-driven CRC on a raw state (no inversions).
+  static uint32_t raw(const uint8_t *p, size_t n, uint32_t crc) {
+    static const Tables t;
     while (n >= 8) {
       uint32_t lo, hi;
       std::memcpy(&lo, p, 4);
@@ -62,10 +86,47 @@ public:
     }
     while (n--)
       crc = t.v[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
-    return ~crc;
+    return crc;
   }
 
-private:
+#if defined(__x86_64__)
+#define EDGELLM_CRC_TARGET __attribute__((target("pclmul,sse4.1")))
+  EDGELLM_CRC_TARGET static __m128i load(const uint8_t *q) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i *>(q));
+  }
+  /// x * x^d mod P (d: the fold distance whose constants k holds) + next.
+  EDGELLM_CRC_TARGET static __m128i fold(__m128i x, __m128i k, __m128i next) {
+    return _mm_xor_si128(
+        _mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11)), next);
+  }
+  /// Folds the whole 16-byte blocks of p[0, n) (n >= 64), the raw state
+  /// `crc` xored into the first, into one 16-byte block with the same CRC
+  /// (stored in `rest`, to be run through the tables from state 0); returns
+  /// the bytes consumed.
+  EDGELLM_CRC_TARGET static size_t foldPclmul(const uint8_t *p, size_t n, uint32_t crc,
+                                              uint8_t rest[16]) {
+    // Reflected x^(4*128 + 32), x^(4*128 - 32) mod P (fold by 64 bytes) and
+    // x^(128 + 32), x^(128 - 32) mod P (by 16), as 33-bit values.
+    const __m128i k4 = _mm_set_epi64x(0x1c6e41596, 0x154442bd4);
+    const __m128i k1 = _mm_set_epi64x(0x0ccaa009e, 0x1751997d0);
+    __m128i x0 = _mm_xor_si128(load(p), _mm_cvtsi32_si128(int(crc)));
+    __m128i x1 = load(p + 16), x2 = load(p + 32), x3 = load(p + 48);
+    size_t i = 64;
+    for (; i + 64 <= n; i += 64) {
+      x0 = fold(x0, k4, load(p + i));
+      x1 = fold(x1, k4, load(p + i + 16));
+      x2 = fold(x2, k4, load(p + i + 32));
+      x3 = fold(x3, k4, load(p + i + 48));
+    }
+    __m128i x = fold(fold(fold(x0, k1, x1), k1, x2), k1, x3);
+    for (; i + 16 <= n; i += 16)
+      x = fold(x, k1, load(p + i));
+    _mm_storeu_si128(reinterpret_cast<__m128i *>(rest), x);
+    return i;
+  }
+#undef EDGELLM_CRC_TARGET
+#endif
+
   struct Tables {
     std::array<std::array<uint32_t, 256>, 8> v{};
     Tables() {
