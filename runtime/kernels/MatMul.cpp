@@ -122,6 +122,24 @@ inline bool correctionTable(uint32_t sig, unsigned shift, bool neg, int32_t X, u
 }
 
 #ifdef EDGELLM_X86
+/// A group's exponent E (the largest f16Exponent of its n inputs that are
+/// not inf/NaN, at least 1) and whether it has an inf/NaN input.
+EDGELLM_AVX512 void groupExponentAvx512(const uint16_t *x, unsigned n, int &E, bool &special) {
+  __m512i e = _mm512_set1_epi32(1);
+  __mmask16 spec = 0;
+  for (unsigned v = 0; v < kQuantGroup / 16; ++v) {
+    const unsigned cnt = n > 16 * v ? std::min(16u, n - 16 * v) : 0;
+    const __mmask16 valid = __mmask16((1u << cnt) - 1);
+    const __m512i h = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(valid, x + 16 * v));
+    const __m512i f = _mm512_and_si512(_mm512_srli_epi32(h, 10), _mm512_set1_epi32(0x1f));
+    const __mmask16 s = _mm512_cmpeq_epi32_mask(f, _mm512_set1_epi32(0x1f)) & valid;
+    spec |= s;
+    e = _mm512_mask_max_epi32(e, __mmask16(~s), e, f); // lanes past n: f = 0
+  }
+  E = _mm512_reduce_max_epi32(e);
+  special = spec != 0;
+}
+
 /// prepareGroups for one group on 16 lanes at a time (the same integers):
 /// the digit planes in plane order and the corrections, in input order;
 /// returns sum X. E is the group's exponent (no inf/NaN input).
@@ -215,15 +233,22 @@ struct MmQ4Kernel::Prepared {
       unsigned n = std::min<unsigned>(kQuantGroup, k - g * kQuantGroup);
       int E = 1;
       bool spec = false;
-      for (unsigned i = 0; i < n; ++i) {
-        unsigned f = (x[i] >> 10) & 0x1f;
-        if (f == 0x1f)
-          spec = true;
-        else
-          E = std::max(E, isa::f16Exponent(x[i]));
-      }
+#ifdef EDGELLM_X86
+      if (level == CpuLevel::Avx512)
+        groupExponentAvx512(x, n, E, spec);
+      else
+#endif
+        for (unsigned i = 0; i < n; ++i) {
+          unsigned f = (x[i] >> 10) & 0x1f;
+          if (f == 0x1f)
+            spec = true;
+          else
+            E = std::max(E, isa::f16Exponent(x[i]));
+        }
       special[gi] = spec;
-      pow2[gi] = std::ldexp(1.0f, E - 25 - int(isa::kAlignGuardBits));
+      // 2^(E - 33), E in [1, 30]: a normal binary32 (= std::ldexp(1, E - 33)).
+      const uint32_t pow2Bits = uint32_t(E - 25 - int(isa::kAlignGuardBits) + 127) << 23;
+      std::memcpy(&pow2[gi], &pow2Bits, 4);
       int8_t *pl = planes.data() + gi * kPlaneBytes;
       const size_t before = out.size();
 #ifdef EDGELLM_X86
