@@ -140,6 +140,19 @@ std::vector<uint8_t> randomQ4Rows(std::mt19937_64 &rng, uint32_t N, uint32_t K, 
   return w;
 }
 
+/// One inf or NaN input in every other token of X [M, K] (unified layout,
+/// stride xStride): at the last lane of a beat in one, anywhere in the
+/// next. A denser sprinkling makes every output non-finite whatever a kernel
+/// does with any one group.
+void sprinkleSpecials(std::vector<uint16_t> &xs, uint32_t M, uint32_t K, uint32_t xStride,
+                      std::mt19937_64 &rng) {
+  for (uint32_t m = 0; m < M && K > 0; m += 2) {
+    const uint32_t c = m % 4 == 0 && K >= 16 ? 16 * uint32_t(rng() % (K / 16)) + 15 : uint32_t(rng() % K);
+    xs[((c / 16) * xStride + m) * 16 + c % 16] =
+        uint16_t(0x7c00 | (rng() & 1) << 15 | (rng() % 2 ? uint16_t(rng() % 0x3ff + 1) : 0));
+  }
+}
+
 /// One random mm_q4 case, its weights either loaded from mapped HBM (striped)
 /// or written into WBUF; returns false when a comparison failed.
 void runMmQ4(kernels::CpuLevel level, Sparsity sp, uint32_t M, uint32_t K, uint32_t N,
@@ -153,7 +166,9 @@ void runMmQ4(kernels::CpuLevel level, Sparsity sp, uint32_t M, uint32_t K, uint3
   uint64_t xBeats = uint64_t((K + 15) / 16) * xStride;
   std::vector<uint16_t> xs(xBeats * 16);
   for (uint16_t &h : xs)
-    h = randomHalf(rng, specials, expLo);
+    h = randomHalf(rng, false, expLo);
+  if (specials)
+    sprinkleSpecials(xs, M, K, xStride, rng);
   p.writeBuf(Buf::Abuf, xAddr * 32, xs.data(), xs.size() * 2);
   // Stale output contents, so that untouched and padded lanes are compared.
   uint64_t yBeats = uint64_t((N + 15) / 16) * yStride;
@@ -283,14 +298,8 @@ void runMmQ4Relaid(Sparsity sp, uint32_t M, uint32_t K, uint32_t N, bool special
   // Every third seed, tiny inputs only (exponent fields 0 and 1: E = 1).
   for (uint16_t &h : xs)
     h = randomHalf(rng, false, 1, seed % 3 == 0 ? 1 : 30);
-  // With `specials`, one inf or NaN input in every other token (a denser
-  // sprinkling makes every output non-finite whatever one group does): at
-  // the last lane of a beat in one, anywhere in the next.
-  for (uint32_t m = 0; specials && m < M; m += 2) {
-    const uint32_t c = m % 4 == 0 ? 16 * uint32_t(rng() % (K / 16)) + 15 : uint32_t(rng() % K);
-    xs[((c / 16) * xStride + m) * 16 + c % 16] =
-        uint16_t(0x7c00 | (rng() & 1) << 15 | (rng() % 2 ? uint16_t(rng() % 0x3ff + 1) : 0));
-  }
+  if (specials)
+    sprinkleSpecials(xs, M, K, xStride, rng);
   p.writeBuf(Buf::Abuf, xAddr * 32, xs.data(), xs.size() * 2);
   const uint64_t beats = N * q4RowBeats(K, sp);
   std::vector<uint8_t> w = randomQ4Rows(rng, N, K, sp, specials);
