@@ -1281,7 +1281,14 @@ EDGELLM_AVX512 void mmF16RowsAvx512(const MmF16Args &a, uint64_t i, uint64_t j0,
     return;
   }
   // C[i, j..j+15] for a block of 16 columns: lane l of the tree holds the
-  // products of input t + l for all 16 columns (one vector per l).
+  // products of input t + l for all 16 columns (one vector per l). Row i of
+  // A widened once for all the blocks.
+  thread_local std::vector<float> rowA;
+  rowA.resize(kb * kLanes);
+  for (uint64_t tb = 0; tb < kb; ++tb)
+    _mm512_storeu_ps(rowA.data() + tb * kLanes,
+                     _mm512_cvtph_ps(_mm256_loadu_si256(
+                         (const __m256i *)(a.a + (tb * a.aStride + i) * kBeatBytes))));
   for (uint64_t jb = j0; jb < j1; jb += kLanes) {
     __m512 acc = _mm512_setzero_ps();
     for (uint64_t tb = 0; tb < kb; ++tb) {
@@ -1292,7 +1299,7 @@ EDGELLM_AVX512 void mmF16RowsAvx512(const MmF16Args &a, uint64_t i, uint64_t j0,
           s[l] = _mm512_setzero_ps();
           continue;
         }
-        __m512 av = _mm512_set1_ps(f16At(a.a, a.aStride, i, t));
+        __m512 av = _mm512_set1_ps(rowA[t]);
         __m512 bv = _mm512_cvtph_ps(_mm256_loadu_si256(
             (const __m256i *)(a.b + ((jb / kLanes) * a.bStride + t) * kBeatBytes)));
         s[l] = _mm512_mul_ps(av, bv);
