@@ -99,7 +99,10 @@ public:
 private:
   LogicalResult analyse();
   LogicalResult placeWeights();
-  LogicalResult generate(const std::string &name, uint32_t S, DeviceProgram &prog);
+  /// One program of token capacity S; `lastOnly`: the logits of the last
+  /// token only (row 0), the head's product on that token alone.
+  LogicalResult generate(const std::string &name, uint32_t S, DeviceProgram &prog,
+                         bool lastOnly = false);
   int weightIndex(Value v, WeightEncoding enc, Operation *user);
   FailureOr<View> viewOf(Value v, Operation *user);
   int newVt(int64_t channels) {
@@ -704,11 +707,12 @@ private:
 //===----------------------------------------------------------------------===//
 
 constexpr unsigned R1 = isa::kRegPos, R2 = isa::kRegPast, R3 = isa::kRegNumTokens;
-constexpr unsigned RTableOff = 4, RLen = 5, RTableLen = 6;
+constexpr unsigned RTableOff = 4, RLen = 5, RTableLen = 6, RLast = 7;
 constexpr uint32_t ABUF = uint32_t(isa::Buf::Abuf), WBUF = uint32_t(isa::Buf::Wbuf),
                    KBUF = uint32_t(isa::Buf::Kbuf), PBUF = uint32_t(isa::Buf::Pbuf);
 
-LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProgram &prog) {
+LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProgram &prog,
+                                bool lastOnly) {
   prog.name = name;
   prog.tokenCapacity = S;
   std::vector<isa::Instruction> code;
@@ -825,6 +829,36 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
         for (auto &s : stage)
           if ((s = arena.alloc(uint64_t(blocksOf(w.tileRows)) * S)) == ~0ull)
             return full(d.op);
+      // The logits of the last token only: its row of X (R3 - 1) to DDR and
+      // back as a one-token operand (no register offsets in mm_q4), then the
+      // product and its stores for that one row.
+      const bool one = lastOnly && d.streamOut;
+      uint32_t xAddr = at(d.in[0]), xStride = S;
+      uint64_t rowAddr = ~0ull;
+      if (one) {
+        const uint32_t blocks = uint32_t(blocksOf(w.k));
+        if ((rowAddr = arena.alloc(blocks)) == ~0ull)
+          return full(d.op);
+        emit(isa::RegOp{{}, uint32_t(isa::AluOp::Sub), RLast, R3, 0, 1});
+        isa::Store s;
+        s.src_buf = ABUF, s.src_addr = xAddr, s.src_addr_reg = RLast;
+        s.dst_addr = uint32_t(plan.ddrRowBeat);
+        s.rows = blocks;
+        s.row_len = 1;
+        s.src_stride = S;
+        s.dst_stride = 1;
+        emit(s);
+        isa::Load l;
+        l.src_mem = uint32_t(isa::ExtMem::Ddr);
+        l.src_addr = uint32_t(plan.ddrRowBeat);
+        l.dst_buf = ABUF, l.dst_addr = uint32_t(rowAddr);
+        l.rows = blocks;
+        l.row_len = 1;
+        l.src_stride = 1;
+        l.dst_stride = 1;
+        emit(l);
+        xAddr = uint32_t(rowAddr), xStride = 1;
+      }
       for (int64_t n0 = 0, tile = 0; n0 < w.n; n0 += w.tileRows, ++tile) {
         int64_t nt = std::min<int64_t>(w.tileRows, w.n - n0);
         uint64_t beats = uint64_t(nt) * rowBeats;
@@ -844,22 +878,28 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
         uint32_t bAddr = d.bias >= 0 ? uint32_t(plan.weights[d.bias].beat + n0 / L16) : 0;
         if (q4) {
           isa::MmQ4 mm;
-          mm.x_buf = ABUF, mm.x_addr = at(d.in[0]), mm.x_stride = S;
+          mm.x_buf = ABUF, mm.x_addr = xAddr, mm.x_stride = xStride;
           mm.w_buf = WBUF, mm.w_addr = slot;
           mm.y_buf = ABUF, mm.y_addr = yAddr, mm.y_stride = S;
           if (d.bias >= 0)
             mm.has_bias = 1, mm.b_buf = PBUF, mm.b_addr = bAddr;
-          mm.m_reg = R3;
+          if (one)
+            mm.m = 1;
+          else
+            mm.m_reg = R3;
           mm.k = uint32_t(w.k);
           mm.n = uint32_t(nt);
           mm.sparsity = uint32_t(w.sparsity);
           emit(mm);
         } else {
           isa::MmF16 mm;
-          mm.a_buf = ABUF, mm.a_addr = at(d.in[0]), mm.a_stride = S;
+          mm.a_buf = ABUF, mm.a_addr = xAddr, mm.a_stride = xStride;
           mm.b_buf = WBUF, mm.b_addr = slot, mm.b_stride = uint32_t(nt);
           mm.c_buf = ABUF, mm.c_addr = yAddr, mm.c_stride = S;
-          mm.m_reg = R3;
+          if (one)
+            mm.m = 1;
+          else
+            mm.m_reg = R3;
           mm.n = uint32_t(nt);
           mm.k = uint32_t(w.k);
           mm.trans_b = 1;
@@ -871,7 +911,10 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
             e.a_buf = ABUF, e.a_addr = yAddr, e.a_stride = S;
             e.b_buf = PBUF, e.b_addr = bAddr, e.b_stride = 1;
             e.y_buf = ABUF, e.y_addr = yAddr, e.y_stride = S;
-            e.m_reg = R3;
+            if (one)
+              e.m = 1;
+            else
+              e.m_reg = R3;
             e.c = uint32_t(nt);
             e.bcast_b = 1;
             emit(e);
@@ -882,7 +925,10 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
           s.src_buf = ABUF, s.src_addr = yAddr;
           s.dst_addr = uint32_t(plan.ddrLogitsBeat + uint64_t(n0 / L16) * S);
           s.rows = uint32_t(blocksOf(nt));
-          s.row_len_reg = R3;
+          if (one)
+            s.row_len = 1;
+          else
+            s.row_len_reg = R3;
           s.src_stride = S;
           s.dst_stride = S;
           emit(s);
@@ -891,6 +937,8 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
       if (d.streamOut)
         for (uint64_t s : stage)
           arena.release(s);
+      if (rowAddr != ~0ull)
+        arena.release(rowAddr);
       break;
     }
     case Kind::Rope: {
@@ -1050,6 +1098,7 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
   bounds[RTableOff] = bounds[R1] * rot8;
   bounds[RTableLen] = S * rot8;
   bounds[RLen] = uint32_t(L);
+  bounds[RLast] = S;
   std::string error;
   ScheduleStats stats;
   std::vector<uint32_t> newIndex; // relay syncs move instructions down
@@ -1095,6 +1144,8 @@ FailureOr<DevicePlan> Lowering::run() {
     plan.ddrInputBeats = hiddenBlocks * S;
     plan.ddrLogitsBeat = roundUp(plan.ddrInputBeat + plan.ddrInputBeats, 64);
     plan.ddrLogitsBeats = vocabBlocks * S;
+    plan.ddrRowBeat = roundUp(plan.ddrLogitsBeat + plan.ddrLogitsBeats, 64);
+    plan.ddrRowBeats = hiddenBlocks;
     mlir::ScopedDiagnosticHandler quiet(func.getContext(), [&](Diagnostic &) {
       return success(); // retried at a smaller capacity; the last attempt reports
     });
@@ -1111,9 +1162,15 @@ FailureOr<DevicePlan> Lowering::run() {
   }
   if (failed(generate("decode", 1, decode)))
     return failure();
-  plan.ddrProgramsBeat = roundUp(plan.ddrLogitsBeat + plan.ddrLogitsBeats, 64);
+  // The prompt of a generation needs only its last token's logits.
+  DeviceProgram prefillLast;
+  if (S > 1 && failed(generate("prefill_last", S, prefillLast, true)))
+    return failure();
+  plan.ddrProgramsBeat = roundUp(plan.ddrRowBeat + plan.ddrRowBeats, 64);
   plan.programs.push_back(std::move(prefill));
   plan.programs.push_back(std::move(decode));
+  if (!prefillLast.instructions.empty())
+    plan.programs.push_back(std::move(prefillLast));
   plan.hostOps.push_back({"causal mask", "onnx (mask construction)",
                           "not executed: the device masks causally (softmax causal, diag = "
                           "R2) for one sequence",

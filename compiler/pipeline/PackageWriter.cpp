@@ -446,6 +446,7 @@ bool edgellm::pipeline::writePackage(const DevicePlan &plan, const hw::TargetDes
                  {"channels", m.hidden}}},
       {"logits", {{"ddr_beat", plan.ddrLogitsBeat}, {"beats", plan.ddrLogitsBeats},
                   {"channels", m.vocab}}},
+      {"last_row", {{"ddr_beat", plan.ddrRowBeat}, {"beats", plan.ddrRowBeats}}},
       {"programs_beat", plan.ddrProgramsBeat}};
   json weights = json::array();
   for (const PlacedWeight &w : plan.weights)

@@ -97,9 +97,12 @@ struct DevicePlan {
   uint64_t ddrTableBeat = 0, ddrTableBeats = 0;     ///< rotary table
   uint64_t ddrInputBeat = 0, ddrInputBeats = 0;     ///< X [ntok, hidden], stride = program capacity
   uint64_t ddrLogitsBeat = 0, ddrLogitsBeats = 0;   ///< logits [ntok, vocab], same stride
+  uint64_t ddrRowBeat = 0, ddrRowBeats = 0; ///< prefill_last: the last token's hidden row
   uint64_t ddrProgramsBeat = 0;      ///< where the instruction streams go
 
-  std::vector<DeviceProgram> programs; ///< prefill, decode
+  /// prefill, decode, prefill_last (the prefill computing only the last
+  /// token's logits, in logits row 0)
+  std::vector<DeviceProgram> programs;
   std::vector<HostOp> hostOps;
   std::map<std::string, int> fpgaOps; ///< elm ops lowered to the device, by kind
   /// Every elm op with its node name and device, in program order.

@@ -141,6 +141,8 @@ std::unique_ptr<Session> Session::open(const std::string &path, std::string &err
         s->prefill_ = std::move(prog);
       else if (prog.name == "decode")
         s->decode_ = std::move(prog);
+      else if (prog.name == "prefill_last")
+        s->prefillLast_ = std::move(prog);
     }
     if (s->prefill_.code.empty() || s->decode_.code.empty())
       return fail("the package lacks the prefill or the decode program");
@@ -161,8 +163,10 @@ std::unique_ptr<Session> Session::open(const std::string &path, std::string &err
 }
 
 bool Session::forward(const std::vector<int32_t> &tokens, bool stepwise,
-                      std::vector<float> &logits, std::string &error) {
-  const Program &p = stepwise ? decode_ : prefill_;
+                      std::vector<float> &logits, std::string &error, bool lastOnly) {
+  const Program &p = stepwise                                                 ? decode_
+                     : lastOnly && prefillLast_.capacity == prefill_.capacity ? prefillLast_
+                                                                              : prefill_;
   for (size_t i = 0; i < tokens.size();) {
     uint32_t n = uint32_t(std::min<size_t>(p.capacity, tokens.size() - i));
     if (!run(p, tokens.data() + i, n, logits, error))
@@ -200,7 +204,7 @@ bool Session::run(const Program &p, const int32_t *tokens, uint32_t n, std::vect
     return false;
   cached_.resize(size_t(past_));
   cached_.insert(cached_.end(), tokens, tokens + n);
-  runs_.push_back({&p == &decode_, uint32_t(past_), n});
+  runs_.push_back({&p == &decode_, uint32_t(past_), n, &p == &prefillLast_});
   Registers regs{};
   regs[isa::kRegPos] = uint32_t(past_);
   regs[isa::kRegPast] = uint32_t(past_);
@@ -220,9 +224,11 @@ bool Session::run(const Program &p, const int32_t *tokens, uint32_t n, std::vect
   if (!device_->read(isa::ExtMem::Ddr, logitsBeat_ * isa::kBeatBytes, y.data(), y.size() * 2,
                      error))
     return false;
+  // prefill_last: the last token's logits, in row 0.
+  const uint32_t outRows = &p == &prefillLast_ ? 1 : n;
   size_t base = logits.size();
-  logits.resize(base + size_t(n) * size_t(V));
-  for (uint32_t t = 0; t < n; ++t)
+  logits.resize(base + size_t(outRows) * size_t(V));
+  for (uint32_t t = 0; t < outRows; ++t)
     for (int64_t v = 0; v < V; ++v)
       logits[base + size_t(t) * size_t(V) + size_t(v)] =
           isa::f16ToF32(y[size_t(((v / 16) * S + t) * 16 + v % 16)]);
@@ -251,7 +257,7 @@ bool Session::generate(const std::vector<int32_t> &prompt, const GenerationOptio
   std::vector<float> logits;
   auto t0 = clock::now();
   std::vector<int32_t> rest(prompt.begin() + long(keep), prompt.end());
-  if (!forward(rest, false, logits, error))
+  if (!forward(rest, false, logits, error, true))
     return false;
   auto t1 = clock::now();
   st.prefillSeconds = std::chrono::duration<double>(t1 - t0).count();
@@ -285,7 +291,8 @@ bool Session::generate(const std::vector<int32_t> &prompt, const GenerationOptio
 }
 
 hw::TimingReport Session::modelStep(bool decode, uint32_t past, uint32_t ntok,
-                                    bool keepEvents) const {
+                                    bool keepEvents, bool lastOnly) const {
+  const Program &prog = decode ? decode_ : lastOnly && !prefillLast_.code.empty() ? prefillLast_ : prefill_;
   std::array<uint32_t, isa::kNumRegs> regs{};
   regs[isa::kRegPos] = past;
   regs[isa::kRegPast] = past;
@@ -293,11 +300,10 @@ hw::TimingReport Session::modelStep(bool decode, uint32_t past, uint32_t ntok,
   // The program's regions (layers, head) from the manifest, for per-layer figures.
   std::vector<hw::TimingRegion> regions;
   for (const json &p : pkg_->manifest().at("programs"))
-    if (p.value("name", "") == (decode ? "decode" : "prefill") && p.contains("regions"))
+    if (p.value("name", "") == prog.name && p.contains("regions"))
       for (const json &r : p["regions"])
         regions.push_back({r.value("name", ""), r.value("first", 0u), r.value("last", 0u)});
-  return hw::simulateTiming(target_, decode ? decode_.code : prefill_.code, regs, regions,
-                            keepEvents);
+  return hw::simulateTiming(target_, prog.code, regs, regions, keepEvents);
 }
 
 bool Session::writeTrace(const std::string &path, std::string &error) const {
@@ -310,17 +316,17 @@ bool Session::writeTrace(const std::string &path, std::string &error) const {
     double in = pcieNs(double(r.ntok) * double(info_.hidden) * 2);
     trace.span(pcie, "embeddings in" + run, t, t + in);
     t += in;
-    hw::TimingReport tr = modelStep(r.decode, r.past, r.ntok, true);
+    hw::TimingReport tr = modelStep(r.decode, r.past, r.ntok, true, r.lastOnly);
     if (!tr.ok()) {
       error = "timing model: " + tr.error;
       return false;
     }
-    trace.marker(std::string(r.decode ? "decode" : "prefill") + " run " + std::to_string(i) +
+    trace.marker(std::string(r.decode ? "decode" : r.lastOnly ? "prefill_last" : "prefill") + " run " + std::to_string(i) +
                      ": " + std::to_string(r.ntok) + " tokens after " + std::to_string(r.past),
                  t);
     trace.add(tr, t);
     t += tr.ns;
-    double out = pcieNs(double(r.ntok) * double(info_.vocab) * 2);
+    double out = pcieNs(double(r.lastOnly ? 1 : r.ntok) * double(info_.vocab) * 2);
     trace.span(pcie, "logits out" + run, t, t + out);
     t += out;
   }

@@ -94,12 +94,14 @@ public:
   /// The VCU128 timing model's prediction for one run of the decode (or
   /// prefill) program with `ntok` tokens after `past` cached ones.
   hw::TimingReport modelStep(bool decode, uint32_t past, uint32_t ntok,
-                             bool keepEvents = false) const;
+                             bool keepEvents = false, bool lastOnly = false) const;
 
-  /// Every program run so far (what the trace replays on the timing model).
+  /// Every program run so far (what the trace replays on the timing model);
+  /// lastOnly: prefill_last.
   struct RunRecord {
     bool decode = false;
     uint32_t past = 0, ntok = 0;
+    bool lastOnly = false;
   };
   const std::vector<RunRecord> &runs() const { return runs_; }
   /// Writes a Chrome/Perfetto trace of the modeled device time of every run
@@ -110,9 +112,12 @@ public:
   /// Runs `tokens` after the cached ones and appends their logits
   /// ([tokens][vocab], float32) to `logits`. `stepwise` runs the decode
   /// program once per token; otherwise the prefill program takes up to its
-  /// capacity per run.
+  /// capacity per run. `lastOnly` (not stepwise): only each run's last
+  /// token's logits are wanted (a prompt's): the package's prefill_last
+  /// program, which computes only those, runs when there is one, and
+  /// `logits` gets one row per run.
   bool forward(const std::vector<int32_t> &tokens, bool stepwise, std::vector<float> &logits,
-               std::string &error);
+               std::string &error, bool lastOnly = false);
 
 private:
   struct Program {
@@ -129,7 +134,7 @@ private:
   hw::TargetDesc target_;
   std::unique_ptr<Device> device_;
   std::string deviceNote_;
-  Program prefill_, decode_;
+  Program prefill_, decode_, prefillLast_; ///< prefillLast_: optional
   ModelInfo info_;
   uint64_t inputBeat_ = 0, logitsBeat_ = 0;
   package::Bytes embedding_;

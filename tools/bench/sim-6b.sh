@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark: the ChatGLM2-6B-shaped package on the `sim` device (fast
 # kernels, docs/simulator.md). Prints decode tokens/s (16 greedy tokens after
-# a 4-token prompt), prefill tokens/s (64 tokens), the load time (opening,
-# checksums, HBM de-striping) and the peak RSS.
+# a 4-token prompt), prefill tokens/s (a 64-token prompt: the prefill_last
+# program when the package has it, which computes only the last token's
+# logits, as a generation's prompt needs), the load time (opening,
+# checksums, relayout) and the peak RSS.
 #   tools/bench/sim-6b.sh [BUILD_DIR] [PACKAGE]
 # Environment: EDGELLM_SIM_THREADS (default: all hardware threads),
 # EDGELLM_SIM_KERNELS=reference (the element-wise golden path: very slow),

@@ -2,7 +2,7 @@
 //
 // edgellm-run PKG --prompt "..." [--raw] [--max-tokens N] [sampling] [--stats]
 // edgellm-run PKG --chat [sampling]              interactive, with history
-// edgellm-run PKG --tokens 1,2,3 [--logits-out FILE.npy] [--stepwise]
+// edgellm-run PKG --tokens 1,2,3 [--logits-out FILE.npy [--last]] [--stepwise]
 //                 [--generate N] [--sim-random-issue SEED] [--trace FILE.json]
 // sampling: --temperature T --top-k K --top-p P --repetition-penalty R --seed S
 //
@@ -11,8 +11,9 @@
 // after [gMASK] sop), streams the answer and stops at eos or --max-tokens.
 // --tokens runs token ids teacher-forced through the prefill program (or,
 // with --stepwise, the decode program one token at a time) and writes the
-// float32 logits of every position; --generate N continues greedily and
-// prints the new ids. --sim-random-issue lets only the dependency tokens
+// float32 logits of every position (--last: of the last one only, which
+// the package's prefill_last program computes alone; without --logits-out
+// that is what runs); --generate N continues greedily and prints the new ids. --sim-random-issue lets only the dependency tokens
 // order the simulated queues (a check of the compiler's tokens). --stats
 // prints host tokens/s and the VCU128 timing model's tokens/s and HBM use;
 // --device=xrt --xclbin=F runs on a board through XRT (EDGELLM_XRT_SHIM=noop:
@@ -39,7 +40,7 @@ using namespace edgellm;
 static int usage() {
   std::fprintf(stderr,
                "usage: edgellm-run PKG (--prompt TEXT [--raw] | --chat | --tokens 1,2,3 "
-               "[--logits-out F.npy] [--stepwise] [--generate N])\n"
+               "[--logits-out F.npy [--last]] [--stepwise] [--generate N])\n"
                "       [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
                "       [--repetition-penalty R] [--seed S] [--stats] [--trace F.json]\n"
                "       [--device=sim|xrt [--xclbin=F.xclbin] [--device-index=N]]\n");
@@ -117,7 +118,7 @@ void printStats(const runtime::Session &s, const runtime::GenerationStats &st) {
 int main(int argc, char **argv) {
   std::string pkg, tokensArg, logitsOut, prompt, tracePath;
   runtime::DeviceOptions dev;
-  bool stepwise = false, chat = false, raw = false, stats = false;
+  bool stepwise = false, chat = false, raw = false, stats = false, lastOnly = false;
   long generate = 0, randomIssue = 0;
   runtime::GenerationOptions gen;
   for (int i = 1; i < argc; ++i) {
@@ -170,6 +171,8 @@ int main(int argc, char **argv) {
       dev.deviceIndex = unsigned(number(v, 0, 1024, "--device-index"));
     else if (a == "--stepwise")
       stepwise = true;
+    else if (a == "--last")
+      lastOnly = true;
     else if (a == "--chat")
       chat = true;
     else if (a == "--raw")
@@ -231,12 +234,15 @@ int main(int argc, char **argv) {
       at = end + 1;
     }
     std::vector<float> logits;
-    if (!session->forward(tokens, stepwise, logits, error)) {
+    // Without --logits-out (or with --last) only the last token's logits
+    // are used: the prefill_last program computes only those.
+    lastOnly = lastOnly || logitsOut.empty();
+    if (!session->forward(tokens, stepwise, logits, error, lastOnly)) {
       std::fprintf(stderr, "edgellm-run: error: %s\n", error.c_str());
       return 1;
     }
     size_t V = size_t(session->info().vocab);
-    if (!logitsOut.empty() && !writeNpy(logitsOut, logits, tokens.size(), V, error)) {
+    if (!logitsOut.empty() && !writeNpy(logitsOut, logits, logits.size() / V, V, error)) {
       std::fprintf(stderr, "edgellm-run: error: %s\n", error.c_str());
       return 1;
     }
