@@ -70,6 +70,16 @@
 // CHECK-LABEL: eisa.program @decode attributes {max_context = 16 : i64, token_capacity = 1 : i64}
 // CHECK: eisa.load [signal_next] (src_mem = ddr, dst_buf = abuf, {{.*}}rows = 2, row_len = 0, row_len_reg = r3, src_stride = 1, dst_stride = 1, hbm_stripe = 1)
 // CHECK: eisa.end (irq = 1)
+// The prefill_last program: the last token's row of the logits layer's
+// input (R7 = R3 - 1) to DDR and back, then that layer for the one token,
+// stored as row 0 of the logits.
+// CHECK-LABEL: eisa.program @prefill_last attributes {max_context = 16 : i64, token_capacity = 16 : i64}
+// CHECK: eisa.regop (op = sub, rd = r7, ra = r3, rb = r0, imm = 1)
+// CHECK-NEXT: eisa.store {{.*}}(src_buf = abuf, src_addr = 0x40, src_addr_reg = r7, {{.*}}rows = 2, row_len = 1, row_len_reg = r0, src_stride = 16, dst_stride = 1)
+// CHECK: eisa.load {{.*}}(src_mem = ddr, dst_buf = abuf, {{.*}}dst_addr = 0xa0, {{.*}}rows = 2, row_len = 1, row_len_reg = r0, src_stride = 1, dst_stride = 1,
+// CHECK: eisa.mm_q4 {{.*}}(x_buf = abuf, x_addr = 0xa0, x_stride = 1, {{.*}}m = 1, m_reg = r0, k = 32, n = 64,
+// CHECK-NEXT: eisa.store {{.*}}rows = 4, row_len = 1, row_len_reg = r0, src_stride = 16, dst_stride = 16)
+// CHECK-NEXT: eisa.end (irq = 1)
 
 module {
   func.func @main(%ids: tensor<?x?xi64>, %pos: tensor<?x?xi64>, %mask: tensor<?x?x?xi1>) -> (tensor<?x?x64xf32>, tensor<?x?x1x16xf32>, tensor<?x?x1x16xf32>) {
