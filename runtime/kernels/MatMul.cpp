@@ -1150,9 +1150,10 @@ void MmQ4Kernel::runLanesTokens(const MmQ4Args *a, const Q4Lanes *w, size_t coun
 void MmQ4Kernel::runLanesOneToken(const MmQ4Args *a, const Q4Lanes *w, size_t count,
                                   const Prepared &P, ThreadPool &pool) {
 #ifdef EDGELLM_X86
-  // Work items of a few groups of one 16-row block of one product, so that
-  // both threads stay busy to the end; each item stores its groups'
-  // products, and the sums over the groups follow in order.
+  // Work items of a few groups of one 16-row block of one product when
+  // there are few blocks, so that both threads stay busy to the end: each
+  // item stores its groups' products, and the sums over the groups follow
+  // in order. With many blocks, items of whole blocks.
   const std::vector<TokenView> views = tokenViews(P);
   const uint32_t G = P.groups;
   const uint64_t blockBytes = 16 * uint64_t(isa::q4RowBeats(P.k, isa::Sparsity::Dense)) * kBeatBytes;
@@ -1166,6 +1167,21 @@ void MmQ4Kernel::runLanesOneToken(const MmQ4Args *a, const Q4Lanes *w, size_t co
   for (size_t i = 0; i < count; ++i) {
     firstBlock[i + 1] = firstBlock[i] + (a[i].n + 15) / 16;
     firstItem[i + 1] = firstBlock[i + 1] * chunks;
+  }
+  if (chunks == 1) {
+    // Items of whole blocks (the common case: many blocks): each sums its
+    // groups in order itself and stores its outputs (no products written
+    // and read back, no serial sums after the job).
+    pool.parallelForRuns(blocks, 4, [&](uint64_t begin, uint64_t end, unsigned) {
+      for (uint64_t gb = begin; gb < end; ++gb) {
+        const size_t i = size_t(std::upper_bound(firstBlock.begin(), firstBlock.end(), gb) - firstBlock.begin()) - 1;
+        const uint64_t b = gb - firstBlock[i];
+        alignas(64) float acc[16] = {};
+        lanesBlock<1>(w[i].data + b * blockBytes, views.data(), 0, G, acc, nullptr);
+        storeBlock(a[i], b * 16, unsigned(std::min<uint64_t>(16, a[i].n - b * 16)), 1, acc);
+      }
+    });
+    return;
   }
   std::vector<float> &prods = prods_;
   prods.resize(blocks * G * 16);

@@ -358,9 +358,12 @@ void runMmQ4Relaid(Sparsity sp, uint32_t M, uint32_t K, uint32_t N, bool special
 TEST(FastKernels, MmQ4RelaidTiles) {
   if (kernels::detectCpuLevel() != kernels::CpuLevel::Avx512)
     GTEST_SKIP() << "relaid tiles need the AVX-512 kernels";
-  // {7, 13696, 40}: two chunks of tokens (6 + 1), items of two blocks and one.
-  const uint32_t shapes[][3] = {{1, 4096, 48}, {1, 2178, 33}, {2, 640, 17}, {3, 300, 70}, {5, 128, 16},
-                                {7, 13696, 40}};
+  // One token: {1, 4096, 48} and {1, 2178, 33} in items of a few groups
+  // (few blocks), {1, 4096, 600} (38 blocks) and {1, 300, 70} (3 groups) in
+  // items of whole blocks. {7, 13696, 40}: two chunks of tokens (6 + 1),
+  // items of two blocks and one.
+  const uint32_t shapes[][3] = {{1, 4096, 48}, {1, 2178, 33}, {1, 4096, 600}, {1, 300, 70},
+                                {2, 640, 17},  {3, 300, 70},  {5, 128, 16},   {7, 13696, 40}};
   uint64_t seed = 9000;
   for (Sparsity sp : {Sparsity::Dense, Sparsity::Half, Sparsity::Quarter, Sparsity::Eighth})
     for (auto &s : shapes)
