@@ -713,6 +713,7 @@ constexpr uint32_t ABUF = uint32_t(isa::Buf::Abuf), WBUF = uint32_t(isa::Buf::Wb
 
 LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProgram &prog,
                                 bool lastOnly) {
+  bool narrowed = false; // lastOnly: the logits layer was cut to the last token
   prog.name = name;
   prog.tokenCapacity = S;
   std::vector<isa::Instruction> code;
@@ -837,8 +838,11 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
       uint64_t rowAddr = ~0ull;
       if (one) {
         const uint32_t blocks = uint32_t(blocksOf(w.k));
+        if (blocks > plan.ddrRowBeats)
+          return d.op->emitError("prefill_last: the logits layer's input is wider than the DDR row");
         if ((rowAddr = arena.alloc(blocks)) == ~0ull)
           return full(d.op);
+        narrowed = true;
         emit(isa::RegOp{{}, uint32_t(isa::AluOp::Sub), RLast, R3, 0, 1});
         isa::Store s;
         s.src_buf = ABUF, s.src_addr = xAddr, s.src_addr_reg = RLast;
@@ -1088,6 +1092,9 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
         addr[v.vt] = ~0ull;
       }
   }
+  if (lastOnly && !narrowed)
+    return func.emitError("prefill_last: the logits are not a linear layer's product "
+                          "streamed to DDR (the only head it narrows)");
   emit(isa::End{{}, 1});
   closeRegion("head");
 
@@ -1163,9 +1170,15 @@ FailureOr<DevicePlan> Lowering::run() {
   if (failed(generate("decode", 1, decode)))
     return failure();
   // The prompt of a generation needs only its last token's logits.
+  // prefill_last is an option: a model whose logits are not a streamed
+  // linear head, or whose head does not fit at this capacity, goes
+  // without (the runtime then runs the prefill).
   DeviceProgram prefillLast;
-  if (S > 1 && failed(generate("prefill_last", S, prefillLast, true)))
-    return failure();
+  if (S > 1) {
+    mlir::ScopedDiagnosticHandler quiet(func.getContext(), [&](Diagnostic &) { return success(); });
+    if (failed(generate("prefill_last", S, prefillLast, true)))
+      prefillLast = DeviceProgram();
+  }
   plan.ddrProgramsBeat = roundUp(plan.ddrRowBeat + plan.ddrRowBeats, 64);
   plan.programs.push_back(std::move(prefill));
   plan.programs.push_back(std::move(decode));

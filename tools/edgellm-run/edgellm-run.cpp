@@ -11,9 +11,10 @@
 // after [gMASK] sop), streams the answer and stops at eos or --max-tokens.
 // --tokens runs token ids teacher-forced through the prefill program (or,
 // with --stepwise, the decode program one token at a time) and writes the
-// float32 logits of every position (--last: of the last one only, which
-// the package's prefill_last program computes alone; without --logits-out
-// that is what runs); --generate N continues greedily and prints the new ids. --sim-random-issue lets only the dependency tokens
+// float32 logits of every position (--last: of each prefill run's last
+// token only, one row per run of up to the program's capacity, which the
+// package's prefill_last program computes alone; without --logits-out that
+// is what runs); --generate N continues greedily and prints the new ids. --sim-random-issue lets only the dependency tokens
 // order the simulated queues (a check of the compiler's tokens). --stats
 // prints host tokens/s and the VCU128 timing model's tokens/s and HBM use;
 // --device=xrt --xclbin=F runs on a board through XRT (EDGELLM_XRT_SHIM=noop:
@@ -236,6 +237,12 @@ int main(int argc, char **argv) {
     std::vector<float> logits;
     // Without --logits-out (or with --last) only the last token's logits
     // are used: the prefill_last program computes only those.
+    if (lastOnly && (stepwise || !session->hasPrefillLast())) {
+      std::fprintf(stderr, "edgellm-run: error: --last: %s\n",
+                   stepwise ? "not with --stepwise"
+                            : "the package has no prefill_last program (compile it again)");
+      return 2;
+    }
     lastOnly = lastOnly || logitsOut.empty();
     if (!session->forward(tokens, stepwise, logits, error, lastOnly)) {
       std::fprintf(stderr, "edgellm-run: error: %s\n", error.c_str());
