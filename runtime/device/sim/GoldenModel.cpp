@@ -502,11 +502,7 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
       }
       Y.padRow(m, C);
     };
-    if (M > 1 && M * C >= 4096)
-      pool_->parallelFor(M, rowFn);
-    else
-      for (uint64_t m = 0; m < M; ++m)
-        rowFn(m, 0);
+    forEachRow(M, C, rowFn);
     return true;
   }
   case Opcode::Softmax: {
@@ -536,11 +532,7 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
       kernels::softmaxRow(X.at(i, 0), sm.x_stride * kBeatBytes, Y.at(i, 0), sm.y_stride * kBeatBytes,
                           sm.n, valid, scratch.data(), cpuLevel_); // AVX-512: checked above
     };
-    if (sm.m > 1 && uint64_t(sm.m) * sm.n >= 4096)
-      pool_->parallelFor(sm.m, rowFn);
-    else
-      for (uint64_t i = 0; i < sm.m; ++i)
-        rowFn(i, 0);
+    forEachRow(sm.m, sm.n, rowFn);
     return true;
   }
   case Opcode::Rope: {
@@ -618,11 +610,7 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
       }
       Y.padRow(m, n.c);
     };
-    if (n.m > 1 && uint64_t(n.m) * n.c >= 4096)
-      pool_->parallelFor(n.m, rowFn);
-    else
-      for (uint64_t m = 0; m < n.m; ++m)
-        rowFn(m, 0);
+    forEachRow(n.m, n.c, rowFn);
     return true;
   }
   case Opcode::Load: {
@@ -768,7 +756,8 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
               // No pending output under this input or bias.
               auto apart = [&](uint32_t buf, uint64_t lo, uint64_t hi) {
                 for (size_t i = 0; i < lanesArgs_.size(); ++i)
-                  if (lanesY_[i].first == buf && lanesY_[i].second.first < hi && lo < lanesY_[i].second.second)
+                  if (lanesOut_[i].buf == buf && lanesOut_[i].addr * kBeatBytes < hi &&
+                      lo < lanesOut_[i].addr * kBeatBytes + lanesOut_[i].data.size())
                     return false;
                 return true;
               };
@@ -791,8 +780,6 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
             a.y = o.data.data();
             lanesArgs_.push_back(a);
             lanesW_.push_back(it->second.lanes);
-            lanesY_.push_back({mq.y_buf, {uint64_t(mq.y_addr) * kBeatBytes,
-                                          (uint64_t(mq.y_addr) + yBeats) * kBeatBytes}});
             lanesOrder_.push_back({int64_t(idx), {}});
             return true;
           }
@@ -853,6 +840,15 @@ bool GoldenModel::execute(const Pending &p, RunResult &r) {
   return executeOne(p, r);
 }
 
+void GoldenModel::forEachRow(uint64_t rows, uint64_t channels,
+                             const std::function<void(uint64_t, unsigned)> &fn) {
+  if (rows > 1 && rows * channels >= 4096)
+    pool_->parallelFor(rows, fn);
+  else
+    for (uint64_t m = 0; m < rows; ++m)
+      fn(m, 0);
+}
+
 void GoldenModel::flushLanes() {
   if (lanesArgs_.empty())
     return;
@@ -876,7 +872,6 @@ void GoldenModel::flushLanes() {
   }
   lanesArgs_.clear();
   lanesW_.clear();
-  lanesY_.clear();
   lanesOrder_.clear();
   flushSeconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

@@ -121,7 +121,6 @@ private:
   void flushLanes();
   std::vector<kernels::MmQ4Args> lanesArgs_;
   std::vector<kernels::Q4Lanes> lanesW_;
-  std::vector<std::pair<uint32_t, std::pair<uint64_t, uint64_t>>> lanesY_; ///< buffer, bytes
   /// A pending product's output, computed into `data` (laid out as its Y
   /// span) and copied into Y (beats block * stride + m) at the flush.
   struct LanesOut {
@@ -139,6 +138,10 @@ private:
   std::vector<LanesStep> lanesOrder_;
   double flushSeconds_ = 0;
   bool executeOne(const Pending &p, RunResult &r);
+  /// fn(row, thread) for every row of a row-wise instruction: on the
+  /// threads when there is enough work (two rows, 4096 elements), else here.
+  void forEachRow(uint64_t rows, uint64_t channels,
+                  const std::function<void(uint64_t, unsigned)> &fn);
   /// The fast path of one instruction; false when it does not apply (the
   /// reference path then runs it).
   bool executeFast(const isa::Instruction &in);
