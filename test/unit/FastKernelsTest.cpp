@@ -94,6 +94,20 @@ void expectSame(Pair &p, Buf buf, uint64_t beat, uint64_t beats, const std::stri
 
 Instruction endInstr() { return toInstruction(End{}); }
 
+/// A one-row load of `beats` beats from HBM beat `src` (striped over
+/// `stripe` pseudo-channels) into `dst` at beat `dstAddr`.
+Load hbmRowLoad(uint64_t src, Buf dst, uint64_t dstAddr, uint64_t beats, uint32_t stripe) {
+  Load l;
+  l.src_mem = uint32_t(ExtMem::Hbm);
+  l.dst_buf = uint32_t(dst);
+  l.src_addr = uint32_t(src);
+  l.dst_addr = uint32_t(dstAddr);
+  l.rows = 1;
+  l.row_len = uint32_t(beats);
+  l.hbm_stripe = stripe;
+  return l;
+}
+
 std::vector<kernels::CpuLevel> levels() {
   std::vector<kernels::CpuLevel> l = {kernels::CpuLevel::Scalar};
   if (kernels::detectCpuLevel() != kernels::CpuLevel::Scalar)
@@ -210,14 +224,7 @@ void runMmQ4(kernels::CpuLevel level, Sparsity sp, uint32_t M, uint32_t K, uint3
           for (uint64_t o = 0; o < perCh; ++o)
             std::memcpy(stream + (o * 32 + ch) * 32, &channels[ch][o * 32], 32);
       }
-    Load l;
-    l.src_mem = uint32_t(ExtMem::Hbm);
-    l.dst_buf = uint32_t(Buf::Wbuf);
-    l.src_addr = c0 * kHbmChannelBeats + off;
-    l.dst_addr = uint32_t(wAddr);
-    l.rows = 1;
-    l.row_len = uint32_t(beats);
-    l.hbm_stripe = P;
+    Load l = hbmRowLoad(uint64_t(c0) * kHbmChannelBeats + off, Buf::Wbuf, wAddr, beats, P);
     l.deps.signalNext = true;
     prog.push_back(toInstruction(l));
   } else {
@@ -314,14 +321,7 @@ void runMmQ4Relaid(Sparsity sp, uint32_t M, uint32_t K, uint32_t N, bool special
     p.fast.hbm().map(at, ch[c].data(), ch[c].size());
   }
   ASSERT_GT(p.fast.relayWeightTiles({package::WeightTile{offset * 32, beats, N, K, uint32_t(sp)}}), 0u);
-  Load l;
-  l.src_mem = uint32_t(ExtMem::Hbm);
-  l.dst_buf = uint32_t(Buf::Wbuf);
-  l.src_addr = uint32_t(offset);
-  l.dst_addr = uint32_t(wAddr);
-  l.rows = 1;
-  l.row_len = uint32_t(beats);
-  l.hbm_stripe = 32;
+  Load l = hbmRowLoad(offset, Buf::Wbuf, wAddr, beats, 32);
   l.deps.signalNext = true;
   MmQ4 mm = mmQ4Instr(xAddr, xStride, wAddr, yAddr, M, M, K, N, sp, true);
   // Every other seed with a bias (with `specials`, inf and NaN among it).
@@ -403,15 +403,7 @@ TEST(FastKernels, MmQ4RelaidTilesOfOneInputRunTogether) {
     ASSERT_GT(p.fast.relayWeightTiles(tiles), 0u);
     std::vector<Instruction> prog;
     auto load = [&](unsigned t) {
-      Load l;
-      l.src_mem = uint32_t(ExtMem::Hbm);
-      l.dst_buf = uint32_t(Buf::Wbuf);
-      l.src_addr = uint32_t(t * perCh);
-      l.dst_addr = uint32_t(64 + t * 1000);
-      l.rows = 1;
-      l.row_len = uint32_t(beats);
-      l.hbm_stripe = 32;
-      prog.push_back(toInstruction(l));
+      prog.push_back(toInstruction(hbmRowLoad(t * perCh, Buf::Wbuf, 64 + t * 1000, beats, 32)));
     };
     auto mm = [&](unsigned t) {
       prog.push_back(toInstruction(mmQ4Instr(8, M, 64 + t * 1000, 1000 + 10 * t, M, M, K, N, sp, false)));
@@ -468,15 +460,7 @@ TEST(FastKernels, MmQ4RelaidTilesIntoOneOutputPairWithStores) {
     const uint64_t yBeats = uint64_t(N / 16) * M;
     std::vector<Instruction> prog;
     for (unsigned t = 0; t < T; ++t) {
-      Load l;
-      l.src_mem = uint32_t(ExtMem::Hbm);
-      l.dst_buf = uint32_t(Buf::Wbuf);
-      l.src_addr = uint32_t(t * perCh);
-      l.dst_addr = uint32_t(64 + (t % 2) * 1000);
-      l.rows = 1;
-      l.row_len = uint32_t(beats);
-      l.hbm_stripe = 32;
-      prog.push_back(toInstruction(l));
+      prog.push_back(toInstruction(hbmRowLoad(t * perCh, Buf::Wbuf, 64 + (t % 2) * 1000, beats, 32)));
       prog.push_back(toInstruction(
           mmQ4Instr(8, M, 64 + (t % 2) * 1000, 1000 + 20 * (t % 2), M, M, K, N, Sparsity::Dense, false)));
       Store st;
@@ -511,15 +495,8 @@ TEST(FastKernels, LoadAfterAWriteIntoItsMappedSource) {
     b = uint8_t(rng());
   p.ref.hbm().map(0, page.data(), page.size());
   p.fast.hbm().map(0, page.data(), page.size());
-  Load l;
-  l.src_mem = uint32_t(ExtMem::Hbm);
-  l.dst_buf = uint32_t(Buf::Abuf);
-  l.src_addr = 0;
-  l.dst_addr = 100;
-  l.rows = 1;
-  l.row_len = 64;
-  l.hbm_stripe = 1;
-  const std::vector<Instruction> prog = {toInstruction(l), endInstr()};
+  const std::vector<Instruction> prog = {toInstruction(hbmRowLoad(0, Buf::Abuf, 100, 64, 1)),
+                                         endInstr()};
   p.run(prog);
   expectSame(p, Buf::Abuf, 100, 64, "first load");
   uint8_t beat[32];
@@ -670,14 +647,7 @@ TEST(FastKernels, StreamOrderedHbmRegion) {
   // A program: a deferred full-width tile load, then a kv_append into the
   // bytes it read, then a read of WBUF: the load's snapshot is kept (the
   // region's write hook performs the deferred copy first).
-  Load l;
-  l.src_mem = uint32_t(ExtMem::Hbm);
-  l.dst_buf = uint32_t(Buf::Wbuf);
-  l.src_addr = 2; // channel 0, offset 2: stream beats 64 ..
-  l.dst_addr = 10;
-  l.rows = 1;
-  l.row_len = 70;
-  l.hbm_stripe = 32;
+  Load l = hbmRowLoad(2, Buf::Wbuf, 10, 70, 32); // channel 0, offset 2: stream beats 64 ..
   KvAppend kv;
   kv.src_buf = uint32_t(Buf::Abuf);
   kv.src_addr = 0;
