@@ -290,6 +290,16 @@ struct MmQ4Kernel::Prepared {
     }
   }
 
+  /// Token t's correction index from the per-group counts of its corr
+  /// list, and the list as CorrLanes.
+  void indexCorrections(uint32_t t, const uint32_t *count) {
+    std::vector<uint32_t> &cb = corrBegin[t];
+    cb.assign(groups + 1, 0);
+    for (uint32_t g = 0; g < groups; ++g)
+      cb[g + 1] = cb[g] + count[g];
+    buildCorrLanes(t);
+  }
+
   /// Token t's corrections as CorrLanes (the relaid kernel), from corr.
   void buildCorrLanes(uint32_t t) {
     const std::vector<Corr> &cl = corr[t];
@@ -801,11 +811,7 @@ MmQ4Kernel::Prepared &MmQ4Kernel::prepare(const MmQ4Args &a, ThreadPool &pool, C
       std::vector<uint32_t> count(G);
       pp->corr[m].clear();
       pp->prepareGroups(uint32_t(m), 0, G, pp->corr[m], count.data(), level);
-      std::vector<uint32_t> &cb = pp->corrBegin[m];
-      cb.assign(G + 1, 0);
-      for (uint32_t g = 0; g < G; ++g)
-        cb[g + 1] = cb[g] + count[g];
-      pp->buildCorrLanes(uint32_t(m));
+      pp->indexCorrections(uint32_t(m), count.data());
     });
   } else {
     // Fewer tokens than threads (decode: one): each token's groups split
@@ -824,11 +830,7 @@ MmQ4Kernel::Prepared &MmQ4Kernel::prepare(const MmQ4Args &a, ThreadPool &pool, C
       cl.clear();
       for (const std::vector<Corr> &v : partCorr)
         cl.insert(cl.end(), v.begin(), v.end());
-      std::vector<uint32_t> &cb = pp->corrBegin[m];
-      cb.assign(G + 1, 0);
-      for (uint32_t g = 0; g < G; ++g)
-        cb[g + 1] = cb[g] + count[g];
-      pp->buildCorrLanes(m);
+      pp->indexCorrections(m, count.data());
     }
   }
   for (uint32_t m = 0; m < M; ++m) {
@@ -839,6 +841,20 @@ MmQ4Kernel::Prepared &MmQ4Kernel::prepare(const MmQ4Args &a, ThreadPool &pool, C
   }
   cache_.insert(cache_.begin(), std::move(p));
   return *cache_[0];
+}
+
+/// firstBlock[i]: the first 16-row block of product i over all `count`
+/// products, in order; firstBlock[count]: their blocks.
+static std::vector<uint64_t> blockStarts(const MmQ4Args *a, size_t count) {
+  std::vector<uint64_t> first(count + 1, 0);
+  for (size_t i = 0; i < count; ++i)
+    first[i + 1] = first[i] + (a[i].n + 15) / 16;
+  return first;
+}
+
+/// The product that global block `gb` belongs to.
+static size_t productOf(const std::vector<uint64_t> &firstBlock, uint64_t gb) {
+  return size_t(std::upper_bound(firstBlock.begin(), firstBlock.end(), gb) - firstBlock.begin()) - 1;
 }
 
 /// The views of a prepared activation's tokens.
@@ -1111,9 +1127,7 @@ void MmQ4Kernel::runLanesTokens(const MmQ4Args *a, const Q4Lanes *w, size_t coun
   const uint64_t blockBytes = 16 * uint64_t(isa::q4RowBeats(P.k, isa::Sparsity::Dense)) * kBeatBytes;
   const uint64_t kItemBlocks = std::clamp<uint64_t>((256u << 10) / blockBytes, 1, 8);
   const uint32_t chunk = std::clamp<uint32_t>(uint32_t((256u << 10) / (uint64_t(G) * kPlaneBytes)), 2, 16) & ~1u;
-  std::vector<uint64_t> firstBlock(count + 1, 0);
-  for (size_t i = 0; i < count; ++i)
-    firstBlock[i + 1] = firstBlock[i] + (a[i].n + 15) / 16;
+  const std::vector<uint64_t> firstBlock = blockStarts(a, count);
   if (scratch_.size() < pool.size())
     scratch_.resize(pool.size());
   pool.parallelForRuns(firstBlock[count], 1, [&](uint64_t begin, uint64_t end, unsigned t) {
@@ -1122,7 +1136,7 @@ void MmQ4Kernel::runLanesTokens(const MmQ4Args *a, const Q4Lanes *w, size_t coun
       sc.resize(kItemBlocks * M * 64);
     float *acc = reinterpret_cast<float *>(sc.data());
     for (uint64_t gb = begin; gb < end;) {
-      const size_t i = size_t(std::upper_bound(firstBlock.begin(), firstBlock.end(), gb) - firstBlock.begin()) - 1;
+      const size_t i = productOf(firstBlock, gb);
       const uint64_t b0 = gb - firstBlock[i];
       const uint64_t nb = std::min({kItemBlocks, end - gb, firstBlock[i + 1] - gb});
       std::memset(acc, 0, nb * M * 64);
@@ -1157,24 +1171,18 @@ void MmQ4Kernel::runLanesOneToken(const MmQ4Args *a, const Q4Lanes *w, size_t co
   const std::vector<TokenView> views = tokenViews(P);
   const uint32_t G = P.groups;
   const uint64_t blockBytes = 16 * uint64_t(isa::q4RowBeats(P.k, isa::Sparsity::Dense)) * kBeatBytes;
-  std::vector<uint64_t> firstItem(count + 1, 0), firstBlock(count + 1, 0);
-  uint64_t blocks = 0;
-  for (size_t i = 0; i < count; ++i)
-    blocks += (a[i].n + 15) / 16;
+  const std::vector<uint64_t> firstBlock = blockStarts(a, count);
+  const uint64_t blocks = firstBlock[count];
   const uint32_t chunk = std::max<uint32_t>(
       4, uint32_t((G * blocks + 16 * pool.size() - 1) / (16 * pool.size())));
   const uint32_t chunks = (G + chunk - 1) / chunk;
-  for (size_t i = 0; i < count; ++i) {
-    firstBlock[i + 1] = firstBlock[i] + (a[i].n + 15) / 16;
-    firstItem[i + 1] = firstBlock[i + 1] * chunks;
-  }
   if (chunks == 1) {
     // Items of whole blocks (the common case: many blocks): each sums its
     // groups in order itself and stores its outputs (no products written
     // and read back, no serial sums after the job).
     pool.parallelForRuns(blocks, 4, [&](uint64_t begin, uint64_t end, unsigned) {
       for (uint64_t gb = begin; gb < end; ++gb) {
-        const size_t i = size_t(std::upper_bound(firstBlock.begin(), firstBlock.end(), gb) - firstBlock.begin()) - 1;
+        const size_t i = productOf(firstBlock, gb);
         const uint64_t b = gb - firstBlock[i];
         alignas(64) float acc[16] = {};
         lanesBlock<1>(w[i].data + b * blockBytes, views.data(), 0, G, acc, nullptr);
@@ -1189,10 +1197,10 @@ void MmQ4Kernel::runLanesOneToken(const MmQ4Args *a, const Q4Lanes *w, size_t co
   // and a thread's prefetches ahead (kLanesPrefetch) then land in its own
   // next items (with items dealt one by one, they landed in the other
   // thread's: measured 16 -> 24 GB/s on the 6B shapes).
-  pool.parallelForRuns(firstItem[count], 4, [&](uint64_t begin, uint64_t end, unsigned) {
+  pool.parallelForRuns(blocks * chunks, 4, [&](uint64_t begin, uint64_t end, unsigned) {
     for (uint64_t item = begin; item < end; ++item) {
       const uint64_t gb = item / chunks; // block over all the products
-      const size_t i = size_t(std::upper_bound(firstBlock.begin(), firstBlock.end(), gb) - firstBlock.begin()) - 1;
+      const size_t i = productOf(firstBlock, gb);
       const uint32_t g0 = uint32_t(item % chunks) * chunk, g1 = std::min(G, g0 + chunk);
       lanesBlock<1>(w[i].data + (gb - firstBlock[i]) * blockBytes, views.data(), g0, g1, nullptr,
                     prods.data() + (gb * G + g0) * 16);
