@@ -24,6 +24,7 @@
 #include <immintrin.h>
 #define EDGELLM_X86 1
 #define EDGELLM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx512vbmi")))
+#define EDGELLM_AVX2 __attribute__((target("avx2,fma,f16c")))
 #endif
 
 using namespace edgellm;
@@ -39,16 +40,28 @@ CpuLevel kernels::detectCpuLevel() {
     return CpuLevel::Scalar;
 #ifdef EDGELLM_X86
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vbmi"))
+  if (!(env && std::strcmp(env, "avx2") == 0) && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vbmi"))
     return CpuLevel::Avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("f16c"))
+    return CpuLevel::Avx2;
 #endif
   return CpuLevel::Scalar;
 }
 
 const char *kernels::cpuLevelName(CpuLevel l) {
-  return l == CpuLevel::Avx512 ? "avx512-vnni" : "scalar";
+  switch (l) {
+  case CpuLevel::Avx512:
+    return "avx512-vnni";
+  case CpuLevel::Avx2:
+    return "avx2";
+  case CpuLevel::Scalar:
+    break;
+  }
+  return "scalar";
 }
 
 namespace {
@@ -665,6 +678,21 @@ EDGELLM_AVX512 void storeBlock(const MmQ4Args &a, uint64_t n0, unsigned rows, ui
 }
 
 constexpr uint64_t kLanesPrefetch = 32 << 10;
+constexpr uint64_t kLanesBlock16 = 512 + 16 * 1024; ///< 16 groups' scales and payloads (q4ToLanes)
+
+/// pv[r] = the golden product of group g (which holds an inf/NaN input) of
+/// token k with row r of a relaid block (payload p, scales as above).
+inline void specialGroupLanes(const TokenView &k, uint32_t g, const uint8_t *p,
+                              const uint8_t *scales, uint32_t j, float pv[16]) {
+  const unsigned count = std::min<unsigned>(kQuantGroup, k.k - g * kQuantGroup);
+  for (unsigned r = 0; r < 16; ++r) {
+    uint8_t row[64];
+    for (unsigned q = 0; q < 16; ++q)
+      std::memcpy(row + 4 * q, p + 64 * q + 4 * r, 4);
+    pv[r] = specialGroup(k.bits + uint64_t(g) * kQuantGroup, row, count, 0x88) *
+            isa::f16ToF32(load16(scales + 32 * j + 2 * r));
+  }
+}
 template <unsigned TB>
 EDGELLM_AVX512 void lanesBlock(const uint8_t *blk, const TokenView *tv, uint32_t gBegin,
                                uint32_t gEnd, float *acc, float *prods) {
@@ -674,9 +702,8 @@ EDGELLM_AVX512 void lanesBlock(const uint8_t *blk, const TokenView *tv, uint32_t
   for (unsigned t = 0; t < TB; ++t)
     accv[t] = prods ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + t * 16);
   alignas(64) float pv[16];
-  constexpr uint64_t kBlock16 = 512 + 16 * 1024; // 16 groups' scales and payloads
   for (uint32_t g0 = gBegin / 16 * 16; g0 < gEnd; g0 += 16) {
-    const uint8_t *scales = blk + (g0 / 16) * kBlock16;
+    const uint8_t *scales = blk + (g0 / 16) * kLanesBlock16;
     for (uint32_t j = std::max(gBegin, g0) - g0; j < 16 && g0 + j < gEnd; ++j) {
       const uint8_t *p = scales + 512 + 1024 * j;
       const uint32_t g = g0 + j;
@@ -718,14 +745,7 @@ EDGELLM_AVX512 void lanesBlock(const uint8_t *blk, const TokenView *tv, uint32_t
         const TokenView &k = tv[t];
         __m512 prod;
         if (k.special[g]) {
-          unsigned count = std::min<unsigned>(kQuantGroup, k.k - g * kQuantGroup);
-          for (unsigned r = 0; r < 16; ++r) {
-            uint8_t row[64];
-            for (unsigned q = 0; q < 16; ++q)
-              std::memcpy(row + 4 * q, p + 64 * q + 4 * r, 4);
-            pv[r] = specialGroup(k.bits + uint64_t(g) * kQuantGroup, row, count, 0x88) *
-                    isa::f16ToF32(load16(scales + 32 * j + 2 * r));
-          }
+          specialGroupLanes(k, g, p, scales, j, pv);
           prod = _mm512_load_ps(pv);
         } else {
           // The digits' sums: d0 part + 2^8 (d1 part + 2^8 d2 part).
@@ -752,6 +772,132 @@ EDGELLM_AVX512 void lanesBlock(const uint8_t *blk, const TokenView *tv, uint32_t
   if (!prods)
     for (unsigned t = 0; t < TB; ++t)
       _mm512_storeu_ps(acc + t * 16, accv[t]);
+}
+
+/// acc[r] = the sum of prods[g * 16 + r] over g = 0 .. G - 1, in order
+/// (sumProducts on two halves of 8 lanes).
+EDGELLM_AVX2 void sumProductsAvx2(const float *prods, uint32_t G, float acc[16]) {
+  for (unsigned h = 0; h < 2; ++h) {
+    __m256 v = _mm256_setzero_ps();
+    for (uint32_t g = 0; g < G; ++g)
+      v = _mm256_add_ps(v, _mm256_loadu_ps(prods + g * 16 + 8 * h));
+    _mm256_storeu_ps(acc + 8 * h, v);
+  }
+}
+
+/// storeBlock on two halves of 8 lanes.
+EDGELLM_AVX2 void storeBlockAvx2(const MmQ4Args &a, uint64_t n0, unsigned rows, uint32_t M,
+                                 const float *acc) {
+  alignas(32) uint16_t bias[16] = {};
+  if (a.bias)
+    std::memcpy(bias, a.bias + n0 * 2, 2 * rows);
+  for (uint32_t m = 0; m < M; ++m) {
+    alignas(32) uint16_t out[16];
+    for (unsigned h = 0; h < 2; ++h) {
+      __m256 v = _mm256_loadu_ps(acc + m * 16 + 8 * h);
+      if (a.bias) // (no + 0.0f without a bias: it would turn -0 into +0)
+        v = _mm256_add_ps(v, fromHalf8(reinterpret_cast<const uint8_t *>(bias + 8 * h)));
+      _mm_store_si128(reinterpret_cast<__m128i *>(out + 8 * h), toHalf8(v));
+    }
+    for (unsigned r = rows; r < 16; ++r)
+      out[r] = 0;
+    std::memcpy(a.y + elem(a.yStride, m, n0), out, 32);
+  }
+}
+
+/// lanesBlock<1> for AVX2 (one token, the same sums and binary32
+/// sequence): each 16-row block as two halves of 8 rows (dword lanes). The
+/// digit products are vpmaddubsw pairs ((w + 8) * digit: |2 * 15 * 128| =
+/// 3840, never saturating), summed in 16 bits over 4 dword vectors (q) of
+/// the even and odd inputs (at most 8 * 3840 = 30720), then widened by
+/// vpmaddwd. A correction's 16-entry table is two vpermd halves chosen by
+/// the nibble's bit 3.
+EDGELLM_AVX2 void lanesBlockAvx2(const uint8_t *blk, const TokenView &k, uint32_t gBegin,
+                                 uint32_t gEnd, float *acc, float *prods) {
+  const __m256i nib = _mm256_set1_epi8(0x0f), x88 = _mm256_set1_epi8(char(0x88));
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 accv[2];
+  for (unsigned h = 0; h < 2; ++h)
+    accv[h] = prods ? _mm256_setzero_ps() : _mm256_loadu_ps(acc + 8 * h);
+  alignas(32) float pv[16];
+  for (uint32_t g0 = gBegin / 16 * 16; g0 < gEnd; g0 += 16) {
+    const uint8_t *scales = blk + (g0 / 16) * kLanesBlock16;
+    for (uint32_t j = std::max(gBegin, g0) - g0; j < 16 && g0 + j < gEnd; ++j) {
+      const uint8_t *p = scales + 512 + 1024 * j;
+      const uint32_t g = g0 + j;
+      for (unsigned l = 0; l < 16; ++l)
+        _mm_prefetch(reinterpret_cast<const char *>(p + kLanesPrefetch + 64 * l), _MM_HINT_T2);
+      const bool special = k.special[g];
+      if (special)
+        specialGroupLanes(k, g, p, scales, j, pv);
+      const uint8_t *d = reinterpret_cast<const uint8_t *>(k.planes + uint64_t(g) * kPlaneBytes);
+      // s[h][plane]: the halves' digit sums, s[h][0] starting at -8 sum X
+      // (the nibbles are w + 8). Each digit broadcast serves both halves.
+      __m256i s[2][3];
+      if (!special) {
+        for (unsigned h = 0; h < 2; ++h) {
+          s[h][0] = _mm256_set1_epi32(-8 * k.sumX[g]);
+          s[h][1] = s[h][2] = _mm256_setzero_si256();
+        }
+        for (unsigned q0 = 0; q0 < 16; q0 += 4) {
+          __m256i t[2][3];
+          for (unsigned h = 0; h < 2; ++h)
+            t[h][0] = t[h][1] = t[h][2] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+          for (unsigned q = q0; q < q0 + 4; ++q) {
+            const uint8_t *dq = d + 4 * q;
+            __m256i b[6];
+            for (unsigned i = 0; i < 6; ++i)
+              b[i] = _mm256_set1_epi32(load32(dq + 64 * i));
+            for (unsigned h = 0; h < 2; ++h) {
+              __m256i x = _mm256_xor_si256(
+                  _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + 64 * q + 32 * h)), x88);
+              __m256i lo = _mm256_and_si256(x, nib), hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), nib);
+              for (unsigned pl = 0; pl < 3; ++pl)
+                t[h][pl] = _mm256_add_epi16(t[h][pl], _mm256_add_epi16(_mm256_maddubs_epi16(lo, b[2 * pl]),
+                                                                       _mm256_maddubs_epi16(hi, b[2 * pl + 1])));
+              // Keeps GCC from hoisting the products of all four q (spills).
+              __asm__("" : "+x"(t[h][0]), "+x"(t[h][1]), "+x"(t[h][2]));
+            }
+          }
+          for (unsigned h = 0; h < 2; ++h)
+            for (unsigned pl = 0; pl < 3; ++pl)
+              s[h][pl] = _mm256_add_epi32(s[h][pl], _mm256_madd_epi16(t[h][pl], ones));
+        }
+      }
+      for (unsigned h = 0; h < 2; ++h) {
+        __m256 prod;
+        if (special) {
+          prod = _mm256_load_ps(pv + 8 * h);
+        } else {
+          const __m256i s0 = s[h][0], s1 = s[h][1], s2 = s[h][2];
+          // The digits' sums: d0 part + 2^8 (d1 part + 2^8 d2 part).
+          __m256i S = _mm256_add_epi32(s0, _mm256_slli_epi32(_mm256_add_epi32(s1, _mm256_slli_epi32(s2, 8)), 8));
+          for (uint32_t c = k.corrBegin[g], e = k.corrBegin[g + 1]; c < e; ++c) {
+            const CorrLanes &cl = k.corrLanes[c];
+            __m256i n = _mm256_srl_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + 64 * cl.vec + 32 * h)),
+                                         _mm_cvtsi32_si128(int(cl.shift)));
+            __m256 lo = _mm256_castsi256_ps(
+                _mm256_permutevar8x32_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(cl.t)), n));
+            __m256 hi = _mm256_castsi256_ps(
+                _mm256_permutevar8x32_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(cl.t + 8)), n));
+            // Bit 3 of the nibble (to the sign bit) picks the upper half.
+            __m256 t = _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(n, 28)));
+            S = _mm256_add_epi32(S, _mm256_castps_si256(t));
+          }
+          __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(S), _mm256_set1_ps(k.pow2[g])); // exact
+          prod = _mm256_mul_ps(v, fromHalf8(scales + 32 * j + 16 * h));
+        }
+        if (prods)
+          _mm256_storeu_ps(prods + uint64_t(g - gBegin) * 16 + 8 * h, prod);
+        else
+          accv[h] = _mm256_add_ps(accv[h], prod);
+      }
+    }
+  }
+  if (!prods)
+    for (unsigned h = 0; h < 2; ++h)
+      _mm256_storeu_ps(acc + 8 * h, accv[h]);
 }
 #endif
 
@@ -1096,23 +1242,23 @@ void kernels::q4ToLanes(const BeatRuns &src, uint32_t rows, uint32_t k, isa::Spa
   }
 }
 
-void MmQ4Kernel::runLanes(const MmQ4Args &a, const Q4Lanes &w, ThreadPool &pool) {
-  runLanesBatch(&a, &w, 1, pool);
+void MmQ4Kernel::runLanes(const MmQ4Args &a, const Q4Lanes &w, ThreadPool &pool, CpuLevel level) {
+  runLanesBatch(&a, &w, 1, pool, level);
 }
 
 void MmQ4Kernel::runLanesBatch(const MmQ4Args *a, const Q4Lanes *w, size_t count,
-                               ThreadPool &pool) {
-  if (count == 0)
+                               ThreadPool &pool, CpuLevel level) {
+  if (count == 0 || !hasLanesKernel(level))
     return;
-  const Prepared &P = prepare(a[0], pool, CpuLevel::Avx512);
+  const Prepared &P = prepare(a[0], pool, level);
   if (P.m == 1)
-    runLanesOneToken(a, w, count, P, pool);
+    runLanesOneToken(a, w, count, P, pool, level);
   else
-    runLanesTokens(a, w, count, P, pool);
+    runLanesTokens(a, w, count, P, pool, level);
 }
 
 void MmQ4Kernel::runLanesTokens(const MmQ4Args *a, const Q4Lanes *w, size_t count,
-                                const Prepared &P, ThreadPool &pool) {
+                                const Prepared &P, ThreadPool &pool, CpuLevel level) {
 #ifdef EDGELLM_X86
   // The threads take runs of 16-row blocks (of all the products, in
   // order), all tokens, in items of up to 8 blocks of one product (about
@@ -1145,24 +1291,31 @@ void MmQ4Kernel::runLanesTokens(const MmQ4Args *a, const Q4Lanes *w, size_t coun
           const uint8_t *blk = w[i].data + (b0 + j) * blockBytes;
           float *accj = acc + j * M * 16;
           for (uint32_t m = m0, e = std::min(M, m0 + chunk); m < e; m += 2)
-            if (m + 2 <= e)
+            if (level == CpuLevel::Avx2)
+              for (uint32_t t = m; t < std::min(e, m + 2); ++t)
+                lanesBlockAvx2(blk, views[t], 0, G, accj + t * 16, nullptr);
+            else if (m + 2 <= e)
               lanesBlock<2>(blk, views.data() + m, 0, G, accj + m * 16, nullptr);
             else
               lanesBlock<1>(blk, views.data() + m, 0, G, accj + m * 16, nullptr);
         }
-      for (uint64_t j = 0; j < nb; ++j)
-        storeBlock(a[i], (b0 + j) * 16, unsigned(std::min<uint64_t>(16, a[i].n - (b0 + j) * 16)),
-                   M, acc + j * M * 16);
+      for (uint64_t j = 0; j < nb; ++j) {
+        const unsigned rows = unsigned(std::min<uint64_t>(16, a[i].n - (b0 + j) * 16));
+        if (level == CpuLevel::Avx2)
+          storeBlockAvx2(a[i], (b0 + j) * 16, rows, M, acc + j * M * 16);
+        else
+          storeBlock(a[i], (b0 + j) * 16, rows, M, acc + j * M * 16);
+      }
       gb += nb;
     }
   });
 #else
-  (void)a, (void)w, (void)count, (void)P, (void)pool;
+  (void)a, (void)w, (void)count, (void)P, (void)pool, (void)level;
 #endif
 }
 
 void MmQ4Kernel::runLanesOneToken(const MmQ4Args *a, const Q4Lanes *w, size_t count,
-                                  const Prepared &P, ThreadPool &pool) {
+                                  const Prepared &P, ThreadPool &pool, CpuLevel level) {
 #ifdef EDGELLM_X86
   // Work items of a few groups of one 16-row block of one product when
   // there are few blocks, so that both threads stay busy to the end: each
@@ -1185,8 +1338,14 @@ void MmQ4Kernel::runLanesOneToken(const MmQ4Args *a, const Q4Lanes *w, size_t co
         const size_t i = productOf(firstBlock, gb);
         const uint64_t b = gb - firstBlock[i];
         alignas(64) float acc[16] = {};
-        lanesBlock<1>(w[i].data + b * blockBytes, views.data(), 0, G, acc, nullptr);
-        storeBlock(a[i], b * 16, unsigned(std::min<uint64_t>(16, a[i].n - b * 16)), 1, acc);
+        const unsigned rows = unsigned(std::min<uint64_t>(16, a[i].n - b * 16));
+        if (level == CpuLevel::Avx2) {
+          lanesBlockAvx2(w[i].data + b * blockBytes, views[0], 0, G, acc, nullptr);
+          storeBlockAvx2(a[i], b * 16, rows, 1, acc);
+        } else {
+          lanesBlock<1>(w[i].data + b * blockBytes, views.data(), 0, G, acc, nullptr);
+          storeBlock(a[i], b * 16, rows, 1, acc);
+        }
       }
     });
     return;
@@ -1202,19 +1361,29 @@ void MmQ4Kernel::runLanesOneToken(const MmQ4Args *a, const Q4Lanes *w, size_t co
       const uint64_t gb = item / chunks; // block over all the products
       const size_t i = productOf(firstBlock, gb);
       const uint32_t g0 = uint32_t(item % chunks) * chunk, g1 = std::min(G, g0 + chunk);
-      lanesBlock<1>(w[i].data + (gb - firstBlock[i]) * blockBytes, views.data(), g0, g1, nullptr,
-                    prods.data() + (gb * G + g0) * 16);
+      const uint8_t *blk = w[i].data + (gb - firstBlock[i]) * blockBytes;
+      float *out = prods.data() + (gb * G + g0) * 16;
+      if (level == CpuLevel::Avx2)
+        lanesBlockAvx2(blk, views[0], g0, g1, nullptr, out);
+      else
+        lanesBlock<1>(blk, views.data(), g0, g1, nullptr, out);
     }
   });
   for (size_t i = 0; i < count; ++i) {
     for (uint64_t b = 0; b < firstBlock[i + 1] - firstBlock[i]; ++b) {
       alignas(64) float acc[16];
-      sumProducts(prods.data() + (firstBlock[i] + b) * G * 16, G, acc);
-      storeBlock(a[i], b * 16, unsigned(std::min<uint64_t>(16, a[i].n - b * 16)), 1, acc);
+      const unsigned rows = unsigned(std::min<uint64_t>(16, a[i].n - b * 16));
+      if (level == CpuLevel::Avx2) {
+        sumProductsAvx2(prods.data() + (firstBlock[i] + b) * G * 16, G, acc);
+        storeBlockAvx2(a[i], b * 16, rows, 1, acc);
+      } else {
+        sumProducts(prods.data() + (firstBlock[i] + b) * G * 16, G, acc);
+        storeBlock(a[i], b * 16, rows, 1, acc);
+      }
     }
   }
 #else
-  (void)a, (void)w, (void)count, (void)P, (void)pool;
+  (void)a, (void)w, (void)count, (void)P, (void)pool, (void)level;
 #endif
 }
 

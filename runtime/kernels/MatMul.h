@@ -34,12 +34,16 @@
 
 namespace edgellm::kernels {
 
-/// Instruction-set level of the kernels.
-enum class CpuLevel { Scalar, Avx512 };
-/// The best level this CPU runs, unless EDGELLM_KERNELS=scalar asks for the
-/// portable code.
+/// Instruction-set level of the kernels. Avx2 (with FMA and F16C) has the
+/// mm_q4 kernel on relaid weights (runLanes*); everything else runs the
+/// portable code there. Avx512 (F, BW, VL, DQ, VNNI, VBMI) has them all.
+enum class CpuLevel { Scalar, Avx2, Avx512 };
+/// The best level this CPU runs, unless EDGELLM_KERNELS=scalar or
+/// EDGELLM_KERNELS=avx2 asks for a lower one.
 CpuLevel detectCpuLevel();
 const char *cpuLevelName(CpuLevel l);
+/// Whether level `l` has the mm_q4 kernel on relaid weights (q4ToLanes).
+inline bool hasLanesKernel(CpuLevel l) { return l != CpuLevel::Scalar; }
 
 struct MmQ4Args {
   const uint8_t *x = nullptr; ///< X [m, k]
@@ -85,20 +89,21 @@ public:
   ~MmQ4Kernel();
   void run(const MmQ4Args &a, ThreadPool &pool, CpuLevel level);
   /// The same product from relaid weights `w` (a.w is not read; a.k ==
-  /// w.k, a.n <= w.rows). AVX-512 only (CpuLevel::Avx512).
-  void runLanes(const MmQ4Args &a, const Q4Lanes &w, ThreadPool &pool);
+  /// w.k, a.n <= w.rows), at a level with hasLanesKernel(level).
+  void runLanes(const MmQ4Args &a, const Q4Lanes &w, ThreadPool &pool, CpuLevel level);
   /// `count` products on relaid weights that share their input (the tiles
   /// of one layer), as one parallel job.
-  void runLanesBatch(const MmQ4Args *a, const Q4Lanes *w, size_t count, ThreadPool &pool);
+  void runLanesBatch(const MmQ4Args *a, const Q4Lanes *w, size_t count, ThreadPool &pool,
+                     CpuLevel level);
 
   struct Prepared;
 
 private:
   Prepared &prepare(const MmQ4Args &a, ThreadPool &pool, CpuLevel level);
   void runLanesOneToken(const MmQ4Args *a, const Q4Lanes *w, size_t count, const Prepared &P,
-                        ThreadPool &pool);
+                        ThreadPool &pool, CpuLevel level);
   void runLanesTokens(const MmQ4Args *a, const Q4Lanes *w, size_t count, const Prepared &P,
-                      ThreadPool &pool);
+                      ThreadPool &pool, CpuLevel level);
 
   std::vector<std::unique_ptr<Prepared>> cache_; ///< most recent first
   std::vector<std::vector<uint8_t>> scratch_;    ///< per thread

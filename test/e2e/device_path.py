@@ -16,6 +16,9 @@ model) with edgellm-run:
   tokenizer and chat prompt) prints the reference's greedy answer;
 - dense INT4: top-1 and KL divergence printed, KL bounded (0.05);
 - INT4 with 50% log-scale sparsity: printed;
+- both INT4 packages: the same logits, bit for bit, at every kernel level
+  (EDGELLM_KERNELS=avx2, =scalar on an AVX-512 machine) and on the
+  element-wise reference path (EDGELLM_SIM_KERNELS=reference);
 - the same bits when the simulator issues the queues in a random order that
   only the dependency tokens constrain (the compiler's tokens are complete).
 
@@ -51,8 +54,9 @@ def check(cond, what):
         failures.append(what)
 
 
-def run(cmd):
-    return subprocess.run(cmd, capture_output=True, text=True)
+def run(cmd, env=None):
+    return subprocess.run(cmd, capture_output=True, text=True,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def softmax(x):
@@ -85,9 +89,9 @@ def main():
                 return None
             return json.load(open(rep))
 
-        def logits(pkg, *flags):
+        def logits(pkg, *flags, env=None):
             out = os.path.join(d, "logits.npy")
-            p = run([args.run, pkg, "--tokens", tokens, "--logits-out", out, *flags])
+            p = run([args.run, pkg, "--tokens", tokens, "--logits-out", out, *flags], env)
             if p.returncode != 0:
                 check(False, f"run {pkg} {flags}: {p.stderr.strip()}")
                 return None
@@ -168,6 +172,13 @@ def main():
                   f"max |diff| {np.abs(got - ref).max():.3g}")
             if bound is not None:
                 check(k < bound, f"dense INT4 KL {k:.4g} < {bound}")
+            # Every kernel level this CPU runs (the fast kernels at AVX-512,
+            # AVX2 and scalar, and the element-wise reference), bit for bit.
+            for env in ({"EDGELLM_KERNELS": "avx2"}, {"EDGELLM_KERNELS": "scalar"},
+                        {"EDGELLM_SIM_KERNELS": "reference"}):
+                other = logits(pkg, env=env)
+                check(other is not None and np.array_equal(other.view(np.uint32), got.view(np.uint32)),
+                      f"{' '.join(flags)}: {env} gives the same logits, bit for bit")
 
         # Bad packages: clear errors, never a crash.
         good = os.path.join(d, "prefill.op17.onnx.elpkg")

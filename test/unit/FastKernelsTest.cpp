@@ -115,6 +115,18 @@ std::vector<kernels::CpuLevel> levels() {
   return l;
 }
 
+/// The levels with the mm_q4 kernel on relaid weights that this CPU runs
+/// (AVX2 on an AVX-512 CPU too).
+std::vector<kernels::CpuLevel> lanesLevels() {
+  std::vector<kernels::CpuLevel> l;
+  const kernels::CpuLevel best = kernels::detectCpuLevel();
+  if (kernels::hasLanesKernel(best))
+    l.push_back(kernels::CpuLevel::Avx2);
+  if (best == kernels::CpuLevel::Avx512)
+    l.push_back(best);
+  return l;
+}
+
 /// mm_q4 Y[M, N] = X[M, K] . W^T with W from WBUF.
 MmQ4 mmQ4Instr(uint64_t xAddr, uint32_t xStride, uint64_t wAddr, uint64_t yAddr, uint32_t yStride,
                uint32_t M, uint32_t K, uint32_t N, Sparsity sp, bool waitPrev) {
@@ -296,8 +308,9 @@ TEST(FastKernels, MmQ4WideExponentsAndSpecials) {
 /// loaded as the compiler loads them (channel 0, stripe 32), against the
 /// reference model on the same HBM: then a write into the tile (the copy
 /// must be dropped) and the same program again.
-void runMmQ4Relaid(Sparsity sp, uint32_t M, uint32_t K, uint32_t N, bool specials, uint64_t seed) {
-  Pair p(kernels::CpuLevel::Avx512);
+void runMmQ4Relaid(kernels::CpuLevel level, Sparsity sp, uint32_t M, uint32_t K, uint32_t N,
+                   bool specials, uint64_t seed) {
+  Pair p(level);
   std::mt19937_64 rng(seed);
   const uint64_t xAddr = 8, yAddr = 40000, wAddr = 64;
   const uint32_t xStride = M + uint32_t(rng() % 2);
@@ -336,7 +349,8 @@ void runMmQ4Relaid(Sparsity sp, uint32_t M, uint32_t K, uint32_t N, bool special
   }
   const std::vector<Instruction> prog = {toInstruction(l), toInstruction(mm), endInstr()};
   const uint64_t yBeats = uint64_t((N + 15) / 16) * M;
-  const std::string what = "relaid mm_q4 density " + std::to_string(unsigned(sp)) + " M=" +
+  const std::string what = std::string("relaid mm_q4 ") + kernels::cpuLevelName(level) +
+                           " density " + std::to_string(unsigned(sp)) + " M=" +
                            std::to_string(M) + " K=" + std::to_string(K) + " N=" +
                            std::to_string(N) + (bias ? " bias" : "") + " seed " +
                            std::to_string(seed);
@@ -356,19 +370,21 @@ void runMmQ4Relaid(Sparsity sp, uint32_t M, uint32_t K, uint32_t N, bool special
 }
 
 TEST(FastKernels, MmQ4RelaidTiles) {
-  if (kernels::detectCpuLevel() != kernels::CpuLevel::Avx512)
-    GTEST_SKIP() << "relaid tiles need the AVX-512 kernels";
+  if (lanesLevels().empty())
+    GTEST_SKIP() << "relaid tiles need the AVX2 or AVX-512 kernels";
   // One token: {1, 4096, 48} and {1, 2178, 33} in items of a few groups
   // (few blocks), {1, 4096, 600} (38 blocks) and {1, 300, 70} (3 groups) in
   // items of whole blocks. {7, 13696, 40}: two chunks of tokens (6 + 1),
   // items of two blocks and one.
   const uint32_t shapes[][3] = {{1, 4096, 48}, {1, 2178, 33}, {1, 4096, 600}, {1, 300, 70},
                                 {2, 640, 17},  {3, 300, 70},  {5, 128, 16},   {7, 13696, 40}};
-  uint64_t seed = 9000;
-  for (Sparsity sp : {Sparsity::Dense, Sparsity::Half, Sparsity::Quarter, Sparsity::Eighth})
-    for (auto &s : shapes)
-      for (bool specials : {false, true})
-        runMmQ4Relaid(sp, s[0], s[1], s[2], specials, ++seed);
+  for (kernels::CpuLevel level : lanesLevels()) {
+    uint64_t seed = 9000;
+    for (Sparsity sp : {Sparsity::Dense, Sparsity::Half, Sparsity::Quarter, Sparsity::Eighth})
+      for (auto &s : shapes)
+        for (bool specials : {false, true})
+          runMmQ4Relaid(level, sp, s[0], s[1], s[2], specials, ++seed);
+  }
 }
 
 TEST(FastKernels, MmQ4RelaidTilesOfOneInputRunTogether) {
@@ -376,11 +392,12 @@ TEST(FastKernels, MmQ4RelaidTilesOfOneInputRunTogether) {
   // (pending until another instruction comes, then one job), an eltwise
   // reading two of their outputs, and a fourth product after it: every
   // output as the reference model computes it, in program order.
-  if (kernels::detectCpuLevel() != kernels::CpuLevel::Avx512)
-    GTEST_SKIP() << "relaid tiles need the AVX-512 kernels";
+  if (lanesLevels().empty())
+    GTEST_SKIP() << "relaid tiles need the AVX2 or AVX-512 kernels";
+  for (kernels::CpuLevel level : lanesLevels())
   for (uint32_t M : {1u, 3u})
   for (Sparsity sp : {Sparsity::Dense, Sparsity::Quarter}) {
-    Pair p(kernels::CpuLevel::Avx512);
+    Pair p(level);
     std::mt19937_64 rng(77 + unsigned(sp));
     const uint32_t K = 640, N = 48;
     std::vector<uint16_t> xs(K * M);
@@ -421,7 +438,8 @@ TEST(FastKernels, MmQ4RelaidTilesOfOneInputRunTogether) {
     prog.push_back(endInstr());
     p.run(prog);
     EXPECT_EQ(p.fast.relaidProducts(), 4u);
-    expectSame(p, Buf::Abuf, 1000, 40, "products of one input run together, M=" +
+    expectSame(p, Buf::Abuf, 1000, 40, std::string(kernels::cpuLevelName(level)) +
+                                           ": products of one input run together, M=" +
                                            std::to_string(M) + " density " +
                                            std::to_string(unsigned(sp)));
   }
@@ -433,10 +451,11 @@ TEST(FastKernels, MmQ4RelaidTilesIntoOneOutputPairWithStores) {
   // after it. They run as one job; the outputs and the stores follow in
   // program order (each store reads its own product's output, not the
   // one that later overwrites the same Y).
-  if (kernels::detectCpuLevel() != kernels::CpuLevel::Avx512)
-    GTEST_SKIP() << "relaid tiles need the AVX-512 kernels";
+  if (lanesLevels().empty())
+    GTEST_SKIP() << "relaid tiles need the AVX2 or AVX-512 kernels";
+  for (kernels::CpuLevel level : lanesLevels())
   for (uint32_t M : {1u, 3u}) {
-    Pair p(kernels::CpuLevel::Avx512);
+    Pair p(level);
     std::mt19937_64 rng(91 + M);
     const uint32_t K = 640, N = 48, T = 6;
     std::vector<uint16_t> xs(K * M);
@@ -474,7 +493,8 @@ TEST(FastKernels, MmQ4RelaidTilesIntoOneOutputPairWithStores) {
     prog.push_back(endInstr());
     p.run(prog);
     EXPECT_EQ(p.fast.relaidProducts(), uint64_t(T));
-    const std::string what = "double-buffered outputs with stores, M=" + std::to_string(M);
+    const std::string what = std::string(kernels::cpuLevelName(level)) +
+                             ": double-buffered outputs with stores, M=" + std::to_string(M);
     expectSame(p, Buf::Abuf, 1000, 40, what);
     std::vector<uint16_t> a(T * yBeats * 16), b(a.size());
     p.ref.ddr().read(100 * 32, a.data(), a.size() * 2);

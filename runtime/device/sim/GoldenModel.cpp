@@ -135,7 +135,7 @@ uint64_t GoldenModel::relayWeightTiles(const std::vector<package::WeightTile> &t
                                        const std::function<void(uint64_t, uint64_t)> &done) {
   relaid_.clear();
   relaidMem_.reset();
-  if (cpuLevel_ != kernels::CpuLevel::Avx512 || kernels_ != Kernels::Fast || tiles.empty())
+  if (!kernels::hasLanesKernel(cpuLevel_) || kernels_ != Kernels::Fast || tiles.empty())
     return 0;
   std::vector<package::WeightTile> todo;
   uint64_t total = 0;
@@ -731,7 +731,7 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
     a.sparsity = sp;
     if (!a.x || !a.y || (mq.has_bias && !a.bias))
       return false;
-    if (!relaid_.empty() && cpuLevel_ == kernels::CpuLevel::Avx512 && mq.w_buf == uint32_t(isa::Buf::Wbuf))
+    if (!relaid_.empty() && kernels::hasLanesKernel(cpuLevel_) && mq.w_buf == uint32_t(isa::Buf::Wbuf))
       for (const WbufSource &w : wbufSources_)
         if (w.addr == uint64_t(mq.w_addr) * kBeatBytes && w.beats >= wBeats) {
           auto it = relaid_.find(w.hbmOffset);
@@ -767,7 +767,7 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
             }
             if (!batch) {
               flushLanes();
-              mmQ4_.runLanes(a, it->second.lanes, *pool_);
+              mmQ4_.runLanes(a, it->second.lanes, *pool_, cpuLevel_);
               return true;
             }
             const size_t idx = lanesArgs_.size();
@@ -853,7 +853,7 @@ void GoldenModel::flushLanes() {
   if (lanesArgs_.empty())
     return;
   auto t0 = std::chrono::steady_clock::now();
-  mmQ4_.runLanesBatch(lanesArgs_.data(), lanesW_.data(), lanesArgs_.size(), *pool_);
+  mmQ4_.runLanesBatch(lanesArgs_.data(), lanesW_.data(), lanesArgs_.size(), *pool_, cpuLevel_);
   for (const LanesStep &st : lanesOrder_) {
     if (st.product < 0) {
       [[maybe_unused]] bool ok = executeFast(st.store); // bounds checked when deferred

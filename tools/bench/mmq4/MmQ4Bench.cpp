@@ -93,7 +93,7 @@ int main(int argc, char **argv) {
   kernels::MmQ4Kernel kernel;
   std::mt19937_64 rng(1);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  if (level != kernels::CpuLevel::Avx512)
+  if (!kernels::hasLanesKernel(level))
     lanes = false;
   std::printf("mm_q4 bench: %s, %u threads, %u token(s), dense INT4, %s\n",
               kernels::cpuLevelName(level), pool.size(), M,
@@ -180,7 +180,7 @@ int main(int argc, char **argv) {
           tiles.push_back(kernels::Q4Lanes{relaid.data() + c * copyBytes + n0 * rowBytes, a.n, s.k});
         }
         if (lanes)
-          kernel.runLanesBatch(args.data(), tiles.data(), args.size(), pool);
+          kernel.runLanesBatch(args.data(), tiles.data(), args.size(), pool, level);
         else
           for (size_t i = 0; i < args.size(); ++i)
             kernel.run(args[i], pool, level);
