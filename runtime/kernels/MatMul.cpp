@@ -1508,6 +1508,80 @@ EDGELLM_AVX512 void mmF16RowsAvx512(const MmF16Args &a, uint64_t i, uint64_t j0,
       finish(a, i, j, out[j - jb]);
   }
 }
+
+/// tree16x16 for 8 vectors of 16 lanes (p[c] = lanes 0-7, lanes 8-15 of
+/// column c): lane c = tree16 of column c, with the same additions.
+EDGELLM_AVX2 inline __m256 tree16x8(const __m256 lo[8], const __m256 hi[8]) {
+  __m256 u[8], v[4], w[2];
+  for (unsigned c = 0; c < 8; ++c) // w = 8
+    u[c] = _mm256_add_ps(lo[c], hi[c]);
+  for (unsigned c = 0; c < 4; ++c) // w = 4: [u halves 0 + 1 | u' ...]
+    v[c] = _mm256_add_ps(_mm256_permute2f128_ps(u[2 * c], u[2 * c + 1], 0x20),
+                         _mm256_permute2f128_ps(u[2 * c], u[2 * c + 1], 0x31));
+  for (unsigned c = 0; c < 2; ++c) // w = 2, within each half
+    w[c] = _mm256_add_ps(_mm256_shuffle_ps(v[2 * c], v[2 * c + 1], 0x44),
+                         _mm256_shuffle_ps(v[2 * c], v[2 * c + 1], 0xee));
+  // w = 1; the lanes then hold columns 0, 2, 4, 6, 1, 3, 5, 7.
+  __m256 r = _mm256_add_ps(_mm256_shuffle_ps(w[0], w[1], 0x88), _mm256_shuffle_ps(w[0], w[1], 0xdd));
+  return _mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/// mmF16RowsAvx512 for AVX2 (F16C): the same products and additions, 8
+/// columns at a time.
+EDGELLM_AVX2 void mmF16RowsAvx2(const MmF16Args &a, uint64_t i, uint64_t j0, uint64_t j1) {
+  const uint64_t kb = (a.k + kLanes - 1) / kLanes;
+  thread_local std::vector<float> rowA;
+  rowA.resize(kb * kLanes);
+  for (uint64_t tb = 0; tb < kb; ++tb)
+    for (unsigned h = 0; h < 2; ++h)
+      _mm256_storeu_ps(rowA.data() + tb * kLanes + 8 * h,
+                       fromHalf8(a.a + (tb * a.aStride + i) * kBeatBytes + 16 * h));
+  for (uint64_t jb = j0; jb < j1; jb += 8) {
+    const unsigned cols = unsigned(std::min<uint64_t>(8, j1 - jb));
+    __m256 acc = _mm256_setzero_ps();
+    for (uint64_t tb = 0; tb < kb; ++tb) {
+      if (a.transB) {
+        // Per column the 16 products of the beat (lanes past k: +0), the
+        // 8 columns' trees at once.
+        const unsigned valid = unsigned(std::min<uint64_t>(kLanes, a.k - tb * kLanes));
+        __m256 keep[2];
+        for (unsigned h = 0; h < 2; ++h)
+          keep[h] = _mm256_castsi256_ps(_mm256_cmpgt_epi32(
+              _mm256_set1_epi32(int(valid)), _mm256_setr_epi32(8 * h, 8 * h + 1, 8 * h + 2, 8 * h + 3, 8 * h + 4, 8 * h + 5, 8 * h + 6, 8 * h + 7)));
+        __m256 lo[8], hi[8];
+        const __m256 a0 = _mm256_loadu_ps(rowA.data() + tb * kLanes), a1 = _mm256_loadu_ps(rowA.data() + tb * kLanes + 8);
+        for (unsigned c = 0; c < 8; ++c) {
+          if (c >= cols) {
+            lo[c] = hi[c] = _mm256_setzero_ps();
+            continue;
+          }
+          const uint8_t *b = a.b + (tb * a.bStride + jb + c) * kBeatBytes;
+          lo[c] = _mm256_and_ps(keep[0], _mm256_mul_ps(a0, fromHalf8(b)));
+          hi[c] = _mm256_and_ps(keep[1], _mm256_mul_ps(a1, fromHalf8(b + 16)));
+        }
+        acc = _mm256_add_ps(acc, tree16x8(lo, hi));
+      } else {
+        // Lane c of vector l: the product of input t + l with column jb + c.
+        __m256 s[kLanes];
+        for (unsigned l = 0; l < kLanes; ++l) {
+          uint64_t t = tb * kLanes + l;
+          s[l] = t >= a.k ? _mm256_setzero_ps()
+                          : _mm256_mul_ps(_mm256_set1_ps(rowA[t]),
+                                          fromHalf8(a.b + ((jb / kLanes) * a.bStride + t) * kBeatBytes +
+                                                    2 * (jb % kLanes)));
+        }
+        for (unsigned w = kLanes / 2; w >= 1; w /= 2)
+          for (unsigned l = 0; l < w; ++l)
+            s[l] = _mm256_add_ps(s[l], s[l + w]);
+        acc = _mm256_add_ps(acc, s[0]);
+      }
+    }
+    float out[8];
+    _mm256_storeu_ps(out, acc);
+    for (unsigned c = 0; c < cols; ++c)
+      finish(a, i, jb + c, out[c]);
+  }
+}
 #endif
 
 } // namespace
@@ -1526,6 +1600,10 @@ void kernels::mmF16(const MmF16Args &a, ThreadPool &pool, CpuLevel level) {
 #ifdef EDGELLM_X86
       if (level == CpuLevel::Avx512) {
         mmF16RowsAvx512(a, i, j0, j1);
+        continue;
+      }
+      if (level == CpuLevel::Avx2) {
+        mmF16RowsAvx2(a, i, j0, j1);
         continue;
       }
 #endif

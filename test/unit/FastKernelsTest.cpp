@@ -108,10 +108,14 @@ Load hbmRowLoad(uint64_t src, Buf dst, uint64_t dstAddr, uint64_t beats, uint32_
   return l;
 }
 
+/// Every level this CPU runs (AVX2 on an AVX-512 CPU too).
 std::vector<kernels::CpuLevel> levels() {
   std::vector<kernels::CpuLevel> l = {kernels::CpuLevel::Scalar};
-  if (kernels::detectCpuLevel() != kernels::CpuLevel::Scalar)
-    l.push_back(kernels::detectCpuLevel());
+  const kernels::CpuLevel best = kernels::detectCpuLevel();
+  if (best != kernels::CpuLevel::Scalar)
+    l.push_back(kernels::CpuLevel::Avx2);
+  if (best == kernels::CpuLevel::Avx512)
+    l.push_back(best);
   return l;
 }
 
