@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <tuple>
 
 using namespace mlir;
 using namespace edgellm;
@@ -100,7 +101,8 @@ private:
   LogicalResult analyse();
   LogicalResult placeWeights();
   /// One program of token capacity S; `lastOnly`: the logits of the last
-  /// token only (row 0), the head's product on that token alone.
+  /// token only (row 0): every op whose result only that token's logits
+  /// need runs on that token alone (`m = 1`).
   LogicalResult generate(const std::string &name, uint32_t S, DeviceProgram &prog,
                          bool lastOnly = false);
   int weightIndex(Value v, WeightEncoding enc, Operation *user);
@@ -707,13 +709,12 @@ private:
 //===----------------------------------------------------------------------===//
 
 constexpr unsigned R1 = isa::kRegPos, R2 = isa::kRegPast, R3 = isa::kRegNumTokens;
-constexpr unsigned RTableOff = 4, RLen = 5, RTableLen = 6, RLast = 7;
+constexpr unsigned RTableOff = 4, RLen = 5, RTableLen = 6, RLast = 7, RLastPos = 8;
 constexpr uint32_t ABUF = uint32_t(isa::Buf::Abuf), WBUF = uint32_t(isa::Buf::Wbuf),
                    KBUF = uint32_t(isa::Buf::Kbuf), PBUF = uint32_t(isa::Buf::Pbuf);
 
 LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProgram &prog,
                                 bool lastOnly) {
-  bool narrowed = false; // lastOnly: the logits layer was cut to the last token
   prog.name = name;
   prog.tokenCapacity = S;
   std::vector<isa::Instruction> code;
@@ -727,15 +728,89 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
   for (size_t i = 0; i < a.ops.size(); ++i)
     for (const View &v : a.ops[i].in)
       lastUse[v.vt] = int(i);
+  // lastOnly: which ops run on the last token alone. Backwards from the
+  // output: an op whose result is needed only at the last token and whose
+  // rows are independent (output row i reads input row i; attention's
+  // query row i, with the keys and values of the cache) needs only that row
+  // of its inputs. A tensor needed in full by any reader (kv_append, a rope
+  // that is not in place and would need its table row) is computed in full.
+  std::vector<bool> oneRow(a.ops.size(), false);
+  if (lastOnly) {
+    enum Need : uint8_t { Unused, LastRow, AllRows };
+    std::vector<Need> need(a.vtChannels.size(), Unused);
+    for (size_t i = a.ops.size(); i-- > 0;) {
+      const DevOp &d = a.ops[i];
+      const bool rowWise = d.kind == Kind::Linear || d.kind == Kind::RmsNorm ||
+                           d.kind == Kind::Swiglu || d.kind == Kind::Add ||
+                           d.kind == Kind::Mul || d.kind == Kind::Softmax ||
+                           d.kind == Kind::Attention;
+      oneRow[i] = d.kind == Kind::Output || (rowWise && d.out >= 0 && need[d.out] == LastRow);
+      for (const View &v : d.in)
+        need[v.vt] = std::max(need[v.vt], oneRow[i] ? LastRow : AllRows);
+    }
+  }
+  // Rows of each tensor's ABUF range: S, or 1 when its producer runs on the
+  // last token alone.
+  std::vector<uint32_t> rowsOf(a.vtChannels.size(), S);
   std::vector<uint64_t> addr(a.vtChannels.size(), ~0ull);
   uint64_t abufBeats = t.onchip.abufKiB * 1024 / isa::kBeatBytes;
   Arena arena(abufBeats);
-  auto allocVt = [&](int vt) -> bool {
-    addr[vt] = arena.alloc(uint64_t(blocksOf(a.vtChannels[vt])) * S);
+  auto allocVt = [&](int vt, uint32_t rows) -> bool {
+    rowsOf[vt] = rows;
+    addr[vt] = arena.alloc(uint64_t(blocksOf(a.vtChannels[vt])) * rows);
     return addr[vt] != ~0ull;
   };
   auto at = [&](const View &v) -> uint32_t {
-    return uint32_t(addr[v.vt] + uint64_t(v.offset / L16) * S);
+    return uint32_t(addr[v.vt] + uint64_t(v.offset / L16) * rowsOf[v.vt]);
+  };
+  // The last token's row (R7 = R3 - 1) of a tensor computed for all tokens,
+  // as a one-row operand for an op that runs on it alone: to DDR and back
+  // (no register offsets in the compute instructions' operands), once per
+  // view, freed with the tensor.
+  std::map<std::tuple<int, int64_t, int64_t>, uint64_t> lastRows;
+  auto lastRowOf = [&](const View &v, Operation *op) -> FailureOr<uint64_t> {
+    auto key = std::make_tuple(v.vt, v.offset, v.channels);
+    if (auto it = lastRows.find(key); it != lastRows.end())
+      return it->second;
+    const uint32_t blocks = uint32_t(blocksOf(v.channels));
+    if (blocks > plan.ddrRowBeats)
+      return op->emitError("prefill_last: an operand is wider than the DDR row");
+    uint64_t row = arena.alloc(blocks);
+    if (row == ~0ull)
+      return op->emitError() << "activations do not fit ABUF at " << S << " tokens";
+    isa::Store s;
+    s.src_buf = ABUF, s.src_addr = at(v), s.src_addr_reg = RLast;
+    s.dst_addr = uint32_t(plan.ddrRowBeat);
+    s.rows = blocks;
+    s.row_len = 1;
+    s.src_stride = S;
+    s.dst_stride = 1;
+    emit(s);
+    isa::Load l;
+    l.src_mem = uint32_t(isa::ExtMem::Ddr);
+    l.src_addr = uint32_t(plan.ddrRowBeat);
+    l.dst_buf = ABUF, l.dst_addr = uint32_t(row);
+    l.rows = blocks;
+    l.row_len = 1;
+    l.src_stride = 1;
+    l.dst_stride = 1;
+    emit(l);
+    lastRows[key] = row;
+    return row;
+  };
+  // Address and stride of input v of op i (its last row alone when op i
+  // runs on the last token and v was computed for all).
+  struct Operand {
+    uint32_t addr, stride;
+  };
+  auto operand = [&](size_t i, const View &v) -> FailureOr<Operand> {
+    // (A product streamed to DDR has no ABUF range: the output op reads nothing.)
+    if (!oneRow[i] || rowsOf[v.vt] == 1 || addr[v.vt] == ~0ull)
+      return Operand{at(v), rowsOf[v.vt]};
+    FailureOr<uint64_t> row = lastRowOf(v, a.ops[i].op);
+    if (failed(row))
+      return failure();
+    return Operand{uint32_t(*row), 1};
   };
   auto full = [&](Operation *op) {
     return op->emitError() << "activations do not fit ABUF at " << S << " tokens";
@@ -757,6 +832,11 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
     emit(isa::RegOp{{}, uint32_t(isa::AluOp::Mul), RTableLen, R3, 0, rot8});
   }
   emit(isa::RegOp{{}, uint32_t(isa::AluOp::Add), RLen, R2, R3, 0});
+  if (lastOnly) {
+    // The last token: its row, and its position (attention's diagonal).
+    emit(isa::RegOp{{}, uint32_t(isa::AluOp::Sub), RLast, R3, 0, 1});
+    emit(isa::RegOp{{}, uint32_t(isa::AluOp::Sub), RLastPos, RLen, 0, 1});
+  }
   if (plan.ddrParamsBeats) {
     isa::Load l;
     l.src_mem = uint32_t(isa::ExtMem::Ddr);
@@ -792,7 +872,23 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
 
   for (size_t i = 0; i < a.ops.size(); ++i) {
     DevOp &d = a.ops[i];
-    if (d.out >= 0 && !(d.kind == Kind::Linear && d.streamOut) && !allocVt(d.out))
+    // Rows this op computes: all R3 tokens, or the last one alone.
+    const bool one = oneRow[i];
+    const uint32_t rows = one ? 1 : S;
+    auto setM = [&](auto &instr) {
+      if (one)
+        instr.m = 1;
+      else
+        instr.m_reg = R3;
+    };
+    std::vector<Operand> in;
+    for (const View &v : d.in) {
+      FailureOr<Operand> o = operand(i, v);
+      if (failed(o))
+        return failure();
+      in.push_back(*o);
+    }
+    if (d.out >= 0 && !(d.kind == Kind::Linear && d.streamOut) && !allocVt(d.out, rows))
       return full(d.op);
     switch (d.kind) {
     case Kind::Input: {
@@ -811,10 +907,10 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
     }
     case Kind::RmsNorm: {
       isa::RmsNorm r;
-      r.x_buf = ABUF, r.x_addr = at(d.in[0]), r.x_stride = S;
-      r.y_buf = ABUF, r.y_addr = uint32_t(addr[d.out]), r.y_stride = S;
+      r.x_buf = ABUF, r.x_addr = in[0].addr, r.x_stride = in[0].stride;
+      r.y_buf = ABUF, r.y_addr = uint32_t(addr[d.out]), r.y_stride = rows;
       r.g_buf = PBUF, r.g_addr = uint32_t(plan.weights[d.gamma].beat);
-      r.m_reg = R3;
+      setM(r);
       r.c = uint32_t(d.in[0].channels);
       r.eps = isa::bitsFromF32(float(d.eps));
       emit(r);
@@ -828,41 +924,9 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
       uint64_t stage[2] = {~0ull, ~0ull};
       if (d.streamOut)
         for (auto &s : stage)
-          if ((s = arena.alloc(uint64_t(blocksOf(w.tileRows)) * S)) == ~0ull)
+          if ((s = arena.alloc(uint64_t(blocksOf(w.tileRows)) * rows)) == ~0ull)
             return full(d.op);
-      // The logits of the last token only: its row of X (R3 - 1) to DDR and
-      // back as a one-token operand (no register offsets in mm_q4), then the
-      // product and its stores for that one row.
-      const bool one = lastOnly && d.streamOut;
-      uint32_t xAddr = at(d.in[0]), xStride = S;
-      uint64_t rowAddr = ~0ull;
-      if (one) {
-        const uint32_t blocks = uint32_t(blocksOf(w.k));
-        if (blocks > plan.ddrRowBeats)
-          return d.op->emitError("prefill_last: the logits layer's input is wider than the DDR row");
-        if ((rowAddr = arena.alloc(blocks)) == ~0ull)
-          return full(d.op);
-        narrowed = true;
-        emit(isa::RegOp{{}, uint32_t(isa::AluOp::Sub), RLast, R3, 0, 1});
-        isa::Store s;
-        s.src_buf = ABUF, s.src_addr = xAddr, s.src_addr_reg = RLast;
-        s.dst_addr = uint32_t(plan.ddrRowBeat);
-        s.rows = blocks;
-        s.row_len = 1;
-        s.src_stride = S;
-        s.dst_stride = 1;
-        emit(s);
-        isa::Load l;
-        l.src_mem = uint32_t(isa::ExtMem::Ddr);
-        l.src_addr = uint32_t(plan.ddrRowBeat);
-        l.dst_buf = ABUF, l.dst_addr = uint32_t(rowAddr);
-        l.rows = blocks;
-        l.row_len = 1;
-        l.src_stride = 1;
-        l.dst_stride = 1;
-        emit(l);
-        xAddr = uint32_t(rowAddr), xStride = 1;
-      }
+      const uint32_t xAddr = in[0].addr, xStride = in[0].stride;
       for (int64_t n0 = 0, tile = 0; n0 < w.n; n0 += w.tileRows, ++tile) {
         int64_t nt = std::min<int64_t>(w.tileRows, w.n - n0);
         uint64_t beats = uint64_t(nt) * rowBeats;
@@ -878,19 +942,16 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
         emit(l);
         stream += roundUp(beats, isa::kHbmChannels);
         uint32_t yAddr = d.streamOut ? uint32_t(stage[tile % 2])
-                                     : uint32_t(addr[d.out] + uint64_t(n0 / L16) * S);
+                                     : uint32_t(addr[d.out] + uint64_t(n0 / L16) * rows);
         uint32_t bAddr = d.bias >= 0 ? uint32_t(plan.weights[d.bias].beat + n0 / L16) : 0;
         if (q4) {
           isa::MmQ4 mm;
           mm.x_buf = ABUF, mm.x_addr = xAddr, mm.x_stride = xStride;
           mm.w_buf = WBUF, mm.w_addr = slot;
-          mm.y_buf = ABUF, mm.y_addr = yAddr, mm.y_stride = S;
+          mm.y_buf = ABUF, mm.y_addr = yAddr, mm.y_stride = rows;
           if (d.bias >= 0)
             mm.has_bias = 1, mm.b_buf = PBUF, mm.b_addr = bAddr;
-          if (one)
-            mm.m = 1;
-          else
-            mm.m_reg = R3;
+          setM(mm);
           mm.k = uint32_t(w.k);
           mm.n = uint32_t(nt);
           mm.sparsity = uint32_t(w.sparsity);
@@ -899,11 +960,8 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
           isa::MmF16 mm;
           mm.a_buf = ABUF, mm.a_addr = xAddr, mm.a_stride = xStride;
           mm.b_buf = WBUF, mm.b_addr = slot, mm.b_stride = uint32_t(nt);
-          mm.c_buf = ABUF, mm.c_addr = yAddr, mm.c_stride = S;
-          if (one)
-            mm.m = 1;
-          else
-            mm.m_reg = R3;
+          mm.c_buf = ABUF, mm.c_addr = yAddr, mm.c_stride = rows;
+          setM(mm);
           mm.n = uint32_t(nt);
           mm.k = uint32_t(w.k);
           mm.trans_b = 1;
@@ -912,13 +970,10 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
           if (d.bias >= 0) {
             isa::Eltwise e;
             e.op = uint32_t(isa::EwOp::Add);
-            e.a_buf = ABUF, e.a_addr = yAddr, e.a_stride = S;
+            e.a_buf = ABUF, e.a_addr = yAddr, e.a_stride = rows;
             e.b_buf = PBUF, e.b_addr = bAddr, e.b_stride = 1;
-            e.y_buf = ABUF, e.y_addr = yAddr, e.y_stride = S;
-            if (one)
-              e.m = 1;
-            else
-              e.m_reg = R3;
+            e.y_buf = ABUF, e.y_addr = yAddr, e.y_stride = rows;
+            setM(e);
             e.c = uint32_t(nt);
             e.bcast_b = 1;
             emit(e);
@@ -933,7 +988,7 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
             s.row_len = 1;
           else
             s.row_len_reg = R3;
-          s.src_stride = S;
+          s.src_stride = rows;
           s.dst_stride = S;
           emit(s);
         }
@@ -941,12 +996,10 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
       if (d.streamOut)
         for (uint64_t s : stage)
           arena.release(s);
-      if (rowAddr != ~0ull)
-        arena.release(rowAddr);
       break;
     }
     case Kind::Rope: {
-      uint32_t x = at(d.in[0]);
+      uint32_t x = in[0].addr;
       uint32_t y = d.out >= 0 ? uint32_t(addr[d.out]) : x;
       isa::Rope r;
       r.x_buf = ABUF, r.x_addr = x, r.x_stride = S;
@@ -962,7 +1015,7 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
     }
     case Kind::KvAppend: {
       isa::KvAppend k;
-      k.src_buf = ABUF, k.src_addr = at(d.in[0]);
+      k.src_buf = ABUF, k.src_addr = in[0].addr;
       k.dst_addr = uint32_t(plan.kvCache[d.cache].hbmAddr);
       k.dst_addr_reg = R2;
       k.rows = uint32_t(blocksOf(d.in[0].channels));
@@ -976,7 +1029,7 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
     case Kind::Attention: {
       int64_t G = plan.model.kvHeads, H = d.heads, D = d.headDim;
       uint64_t dB = uint64_t(D / L16);
-      uint64_t scoresAt = arena.alloc(uint64_t(blocksOf(int64_t(L))) * S);
+      uint64_t scoresAt = arena.alloc(uint64_t(blocksOf(int64_t(L))) * rows);
       if (scoresAt == ~0ull)
         return full(d.op);
       for (int64_t g = 0; g < G; ++g) {
@@ -997,31 +1050,32 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
         }
         for (int64_t j = 0; j < H / G; ++j) {
           int64_t h = g * (H / G) + j;
-          uint32_t qAt = uint32_t(at(d.in[0]) + uint64_t(h) * dB * S);
+          uint32_t qAt = uint32_t(in[0].addr + uint64_t(h) * dB * in[0].stride);
           isa::MmF16 s;
-          s.a_buf = ABUF, s.a_addr = qAt, s.a_stride = S;
+          s.a_buf = ABUF, s.a_addr = qAt, s.a_stride = in[0].stride;
           s.b_buf = KBUF, s.b_addr = kAt, s.b_stride = uint32_t(L);
-          s.c_buf = ABUF, s.c_addr = uint32_t(scoresAt), s.c_stride = S;
-          s.m_reg = R3;
+          s.c_buf = ABUF, s.c_addr = uint32_t(scoresAt), s.c_stride = rows;
+          setM(s);
           s.n_reg = RLen;
           s.k = uint32_t(D);
           s.trans_b = 1;
           s.alpha = isa::bitsFromF32(float(d.scale));
           emit(s);
           isa::Softmax sm;
-          sm.x_buf = ABUF, sm.x_addr = uint32_t(scoresAt), sm.x_stride = S;
-          sm.y_buf = ABUF, sm.y_addr = uint32_t(scoresAt), sm.y_stride = S;
-          sm.m_reg = R3;
+          sm.x_buf = ABUF, sm.x_addr = uint32_t(scoresAt), sm.x_stride = rows;
+          sm.y_buf = ABUF, sm.y_addr = uint32_t(scoresAt), sm.y_stride = rows;
+          setM(sm);
           sm.n_reg = RLen;
           sm.causal = 1;
-          sm.diag_reg = R2;
+          // Row i is token R2 + i; the last token alone is at R2 + R3 - 1.
+          sm.diag_reg = one ? RLastPos : R2;
           emit(sm);
           isa::MmF16 pv;
-          pv.a_buf = ABUF, pv.a_addr = uint32_t(scoresAt), pv.a_stride = S;
+          pv.a_buf = ABUF, pv.a_addr = uint32_t(scoresAt), pv.a_stride = rows;
           pv.b_buf = KBUF, pv.b_addr = vAt, pv.b_stride = uint32_t(L);
-          pv.c_buf = ABUF, pv.c_addr = uint32_t(addr[d.out] + uint64_t(h) * dB * S),
-          pv.c_stride = S;
-          pv.m_reg = R3;
+          pv.c_buf = ABUF, pv.c_addr = uint32_t(addr[d.out] + uint64_t(h) * dB * rows),
+          pv.c_stride = rows;
+          setM(pv);
           pv.n = uint32_t(D);
           pv.k_reg = RLen;
           pv.alpha = isa::bitsFromF32(1.0f);
@@ -1033,10 +1087,10 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
     }
     case Kind::Swiglu: {
       isa::SiluMul s;
-      s.a_buf = ABUF, s.a_addr = at(d.in[0]), s.a_stride = S;
-      s.b_buf = ABUF, s.b_addr = at(d.in[1]), s.b_stride = S;
-      s.y_buf = ABUF, s.y_addr = uint32_t(addr[d.out]), s.y_stride = S;
-      s.m_reg = R3;
+      s.a_buf = ABUF, s.a_addr = in[0].addr, s.a_stride = in[0].stride;
+      s.b_buf = ABUF, s.b_addr = in[1].addr, s.b_stride = in[1].stride;
+      s.y_buf = ABUF, s.y_addr = uint32_t(addr[d.out]), s.y_stride = rows;
+      setM(s);
       s.c = uint32_t(d.in[0].channels);
       emit(s);
       break;
@@ -1045,19 +1099,19 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
     case Kind::Mul: {
       isa::Eltwise e;
       e.op = uint32_t(d.kind == Kind::Add ? isa::EwOp::Add : isa::EwOp::Mul);
-      e.a_buf = ABUF, e.a_addr = at(d.in[0]), e.a_stride = S;
-      e.b_buf = ABUF, e.b_addr = at(d.in[1]), e.b_stride = S;
-      e.y_buf = ABUF, e.y_addr = uint32_t(addr[d.out]), e.y_stride = S;
-      e.m_reg = R3;
+      e.a_buf = ABUF, e.a_addr = in[0].addr, e.a_stride = in[0].stride;
+      e.b_buf = ABUF, e.b_addr = in[1].addr, e.b_stride = in[1].stride;
+      e.y_buf = ABUF, e.y_addr = uint32_t(addr[d.out]), e.y_stride = rows;
+      setM(e);
       e.c = uint32_t(d.in[0].channels);
       emit(e);
       break;
     }
     case Kind::Softmax: {
       isa::Softmax sm;
-      sm.x_buf = ABUF, sm.x_addr = at(d.in[0]), sm.x_stride = S;
-      sm.y_buf = ABUF, sm.y_addr = uint32_t(addr[d.out]), sm.y_stride = S;
-      sm.m_reg = R3;
+      sm.x_buf = ABUF, sm.x_addr = in[0].addr, sm.x_stride = in[0].stride;
+      sm.y_buf = ABUF, sm.y_addr = uint32_t(addr[d.out]), sm.y_stride = rows;
+      setM(sm);
       sm.n = uint32_t(d.in[0].channels);
       emit(sm);
       break;
@@ -1068,11 +1122,14 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
         streamed |= e.kind == Kind::Linear && e.out == d.in[0].vt && e.streamOut;
       if (!streamed) {
         isa::Store s;
-        s.src_buf = ABUF, s.src_addr = at(d.in[0]);
+        s.src_buf = ABUF, s.src_addr = in[0].addr;
         s.dst_addr = uint32_t(plan.ddrLogitsBeat);
         s.rows = uint32_t(blocksOf(d.in[0].channels));
-        s.row_len_reg = R3;
-        s.src_stride = S;
+        if (one)
+          s.row_len = 1;
+        else
+          s.row_len_reg = R3;
+        s.src_stride = in[0].stride;
         s.dst_stride = S;
         emit(s);
       }
@@ -1085,16 +1142,20 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
       if (opts.progress)
         opts.progress(name, d.layer, int(m.layers));
     }
-    // Free what dies here.
+    // Free what dies here (and its last rows).
     for (const View &v : d.in)
       if (lastUse[v.vt] == int(i) && addr[v.vt] != ~0ull) {
         arena.release(addr[v.vt]);
         addr[v.vt] = ~0ull;
+        for (auto it = lastRows.begin(); it != lastRows.end();)
+          if (std::get<0>(it->first) == v.vt) {
+            arena.release(it->second);
+            it = lastRows.erase(it);
+          } else {
+            ++it;
+          }
       }
   }
-  if (lastOnly && !narrowed)
-    return func.emitError("prefill_last: the logits are not a linear layer's product "
-                          "streamed to DDR (the only head it narrows)");
   emit(isa::End{{}, 1});
   closeRegion("head");
 
@@ -1106,6 +1167,7 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
   bounds[RTableLen] = S * rot8;
   bounds[RLen] = uint32_t(L);
   bounds[RLast] = S;
+  bounds[RLastPos] = uint32_t(L);
   std::string error;
   ScheduleStats stats;
   std::vector<uint32_t> newIndex; // relay syncs move instructions down
@@ -1145,6 +1207,10 @@ FailureOr<DevicePlan> Lowering::run() {
   maxS = std::min<uint32_t>(maxS, plan.maxContext);
   uint64_t hiddenBlocks = uint64_t(blocksOf(plan.model.hidden));
   uint64_t vocabBlocks = uint64_t(blocksOf(plan.model.vocab));
+  // prefill_last's DDR row: one token of the widest activation.
+  uint64_t widestBlocks = hiddenBlocks;
+  for (int64_t c : a.vtChannels)
+    widestBlocks = std::max<uint64_t>(widestBlocks, uint64_t(blocksOf(c)));
   DeviceProgram prefill, decode;
   uint32_t S = maxS;
   for (;;) {
@@ -1152,7 +1218,7 @@ FailureOr<DevicePlan> Lowering::run() {
     plan.ddrLogitsBeat = roundUp(plan.ddrInputBeat + plan.ddrInputBeats, 64);
     plan.ddrLogitsBeats = vocabBlocks * S;
     plan.ddrRowBeat = roundUp(plan.ddrLogitsBeat + plan.ddrLogitsBeats, 64);
-    plan.ddrRowBeats = hiddenBlocks;
+    plan.ddrRowBeats = widestBlocks;
     mlir::ScopedDiagnosticHandler quiet(func.getContext(), [&](Diagnostic &) {
       return success(); // retried at a smaller capacity; the last attempt reports
     });

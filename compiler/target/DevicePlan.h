@@ -97,7 +97,7 @@ struct DevicePlan {
   uint64_t ddrTableBeat = 0, ddrTableBeats = 0;     ///< rotary table
   uint64_t ddrInputBeat = 0, ddrInputBeats = 0;     ///< X [ntok, hidden], stride = program capacity
   uint64_t ddrLogitsBeat = 0, ddrLogitsBeats = 0;   ///< logits [ntok, vocab], same stride
-  uint64_t ddrRowBeat = 0, ddrRowBeats = 0; ///< prefill_last: the last token's hidden row
+  uint64_t ddrRowBeat = 0, ddrRowBeats = 0; ///< prefill_last: one token's row of the widest activation
   uint64_t ddrProgramsBeat = 0;      ///< where the instruction streams go
 
   /// prefill, decode, prefill_last (the prefill computing only the last

@@ -70,15 +70,29 @@
 // CHECK-LABEL: eisa.program @decode attributes {max_context = 16 : i64, token_capacity = 1 : i64}
 // CHECK: eisa.load [signal_next] (src_mem = ddr, dst_buf = abuf, {{.*}}rows = 2, row_len = 0, row_len_reg = r3, src_stride = 1, dst_stride = 1, hbm_stripe = 1)
 // CHECK: eisa.end (irq = 1)
-// The prefill_last program: the last token's row of the logits layer's
-// input (R7 = R3 - 1) to DDR and back, then that layer for the one token,
-// stored as row 0 of the logits.
+// The prefill_last program: only the last token's logits. R7 = R3 - 1 (its
+// row), R8 = R5 - 1 (its position). The QKV product, rope and kv_append run
+// for all R3 tokens (the cache needs every key and value); from attention
+// on, every op runs on the last token alone (m = 1, one-row operands):
+// attention's query row and the residual each come over as that row (to
+// DDR at R7 and back: no register offsets in compute operands), the causal
+// diagonal at R8, and the logits layer stores one row (row 0).
 // CHECK-LABEL: eisa.program @prefill_last attributes {max_context = 16 : i64, token_capacity = 16 : i64}
 // CHECK: eisa.regop (op = sub, rd = r7, ra = r3, rb = r0, imm = 1)
+// CHECK-NEXT: eisa.regop (op = sub, rd = r8, ra = r5, rb = r0, imm = 1)
+// CHECK: eisa.mm_q4 {{.*}}(x_buf = abuf, x_addr = 0x20, x_stride = 16, {{.*}}m = 0, m_reg = r3, k = 32, n = 64,
+// CHECK: eisa.kv_append {{.*}}row_len = 0, row_len_reg = r3,
+// CHECK: eisa.kv_append {{.*}}row_len = 0, row_len_reg = r3,
 // CHECK-NEXT: eisa.store {{.*}}(src_buf = abuf, src_addr = 0x40, src_addr_reg = r7, {{.*}}rows = 2, row_len = 1, row_len_reg = r0, src_stride = 16, dst_stride = 1)
-// CHECK: eisa.load {{.*}}(src_mem = ddr, dst_buf = abuf, {{.*}}dst_addr = 0xa0, {{.*}}rows = 2, row_len = 1, row_len_reg = r0, src_stride = 1, dst_stride = 1,
-// CHECK: eisa.mm_q4 {{.*}}(x_buf = abuf, x_addr = 0xa0, x_stride = 1, {{.*}}m = 1, m_reg = r0, k = 32, n = 64,
-// CHECK-NEXT: eisa.store {{.*}}rows = 4, row_len = 1, row_len_reg = r0, src_stride = 16, dst_stride = 16)
+// CHECK: eisa.load {{.*}}(src_mem = ddr, dst_buf = abuf, {{.*}}dst_addr = 0x20, {{.*}}rows = 2, row_len = 1, row_len_reg = r0, src_stride = 1, dst_stride = 1,
+// CHECK: eisa.mm_f16 {{.*}}(a_buf = abuf, a_addr = 0x20, a_stride = 1, {{.*}}c_stride = 1, m = 1, m_reg = r0, n = 0, n_reg = r5, k = 16, {{.*}}trans_b = 1,
+// CHECK-NEXT: eisa.softmax {{.*}}m = 1, m_reg = r0, n = 0, n_reg = r5, causal = 1, diag = 0, diag_reg = r8)
+// CHECK: eisa.mm_q4 {{.*}}x_stride = 1, {{.*}}y_stride = 1, {{.*}}m = 1, m_reg = r0, k = 32, n = 32,
+// CHECK-NEXT: eisa.store {{.*}}(src_buf = abuf, src_addr = 0x0, src_addr_reg = r7, {{.*}}rows = 2, row_len = 1, row_len_reg = r0, src_stride = 16, dst_stride = 1)
+// CHECK: eisa.eltwise {{.*}}(op = add, {{.*}}a_stride = 1, {{.*}}b_stride = 1, {{.*}}y_stride = 1, m = 1, m_reg = r0, c = 32,
+// CHECK-NEXT: eisa.rms_norm {{.*}}x_stride = 1, {{.*}}y_stride = 1, {{.*}}m = 1, m_reg = r0, c = 32,
+// CHECK: eisa.mm_q4 {{.*}}(x_buf = abuf, x_addr = 0x4, x_stride = 1, {{.*}}m = 1, m_reg = r0, k = 32, n = 64,
+// CHECK-NEXT: eisa.store {{.*}}rows = 4, row_len = 1, row_len_reg = r0, src_stride = 1, dst_stride = 16)
 // CHECK-NEXT: eisa.end (irq = 1)
 
 module {
