@@ -114,8 +114,8 @@ struct alignas(64) CorrRound {
 
 /// The same correction for weights relaid as lanes = rows (q4ToLanes): the
 /// input's nibble is at bit `shift` of every lane of the group's dword
-/// vector `vec`, and t[n] is its correction for the raw (two's complement)
-/// nibble n, as int32 lanes for a lane permutation.
+/// vector `vec`, and t[n] is its correction for the nibble n = w + 8, as
+/// int32 lanes for a lane permutation.
 struct CorrLanes {
   int32_t t[16];
   uint32_t vec, shift;
@@ -321,7 +321,7 @@ struct MmQ4Kernel::Prepared {
     for (size_t c = 0; c < cl.size(); ++c) {
       unsigned i = cl[c].index;
       for (unsigned n = 0; n < 16; ++n)
-        cv[c].t[n] = cl[c].t[n ^ 8];
+        cv[c].t[n] = cl[c].t[n];
       cv[c].vec = i / 8;
       cv[c].shift = 4 * (i % 8);
     }
@@ -689,7 +689,7 @@ inline void specialGroupLanes(const TokenView &k, uint32_t g, const uint8_t *p,
     uint8_t row[64];
     for (unsigned q = 0; q < 16; ++q)
       std::memcpy(row + 4 * q, p + 64 * q + 4 * r, 4);
-    pv[r] = specialGroup(k.bits + uint64_t(g) * kQuantGroup, row, count, 0x88) *
+    pv[r] = specialGroup(k.bits + uint64_t(g) * kQuantGroup, row, count) *
             isa::f16ToF32(load16(scales + 32 * j + 2 * r));
   }
 }
@@ -697,7 +697,6 @@ template <unsigned TB>
 EDGELLM_AVX512 void lanesBlock(const uint8_t *blk, const TokenView *tv, uint32_t gBegin,
                                uint32_t gEnd, float *acc, float *prods) {
   const __m512i nib = _mm512_set1_epi8(0x0f);
-  const __m512i x88 = _mm512_set1_epi8(char(0x88)), x08 = _mm512_set1_epi8(0x08);
   __m512 accv[TB];
   for (unsigned t = 0; t < TB; ++t)
     accv[t] = prods ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + t * 16);
@@ -722,10 +721,11 @@ EDGELLM_AVX512 void lanesBlock(const uint8_t *blk, const TokenView *tv, uint32_t
       }
 #pragma GCC unroll 16
       for (unsigned q = 0; q < 16; ++q) {
+        // The nibbles (w + 8) as bytes: and, shift and and (on Zen 4 these
+        // take almost none of the vpdpbusd pipes' cycles; a vpternlogd
+        // takes about half a cycle, a vgf2p8affineqb one).
         __m512i raw = _mm512_loadu_si512(p + 64 * q);
-        // (A ^ B) & C: the nibbles as w + 8.
-        __m512i lo = _mm512_ternarylogic_epi32(raw, x88, nib, 0x28);
-        __m512i hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(raw, 4), x08, nib, 0x28);
+        __m512i lo = _mm512_and_si512(raw, nib), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), nib);
         for (unsigned t = 0; t < TB; ++t) {
           const uint8_t *d = reinterpret_cast<const uint8_t *>(pl[t]) + 4 * q;
           a0[t] = _mm512_dpbusd_epi32(a0[t], lo, _mm512_set1_epi32(load32(d)));
@@ -814,7 +814,7 @@ EDGELLM_AVX2 void storeBlockAvx2(const MmQ4Args &a, uint64_t n0, unsigned rows, 
 /// the nibble's bit 3.
 EDGELLM_AVX2 void lanesBlockAvx2(const uint8_t *blk, const TokenView &k, uint32_t gBegin,
                                  uint32_t gEnd, float *acc, float *prods) {
-  const __m256i nib = _mm256_set1_epi8(0x0f), x88 = _mm256_set1_epi8(char(0x88));
+  const __m256i nib = _mm256_set1_epi8(0x0f);
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 accv[2];
   for (unsigned h = 0; h < 2; ++h)
@@ -850,8 +850,7 @@ EDGELLM_AVX2 void lanesBlockAvx2(const uint8_t *blk, const TokenView &k, uint32_
             for (unsigned i = 0; i < 6; ++i)
               b[i] = _mm256_set1_epi32(load32(dq + 64 * i));
             for (unsigned h = 0; h < 2; ++h) {
-              __m256i x = _mm256_xor_si256(
-                  _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + 64 * q + 32 * h)), x88);
+              __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + 64 * q + 32 * h));
               __m256i lo = _mm256_and_si256(x, nib), hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), nib);
               for (unsigned pl = 0; pl < 3; ++pl)
                 t[h][pl] = _mm256_add_epi16(t[h][pl], _mm256_add_epi16(_mm256_maddubs_epi16(lo, b[2 * pl]),
@@ -1157,12 +1156,14 @@ uint64_t kernels::q4LanesBytes(uint32_t rows, uint32_t k) {
 }
 
 namespace {
-/// Group payloads of 16 dense rows (row r's 64 bytes at rows[r] + off)
-/// transposed to [dword q][row] (1 KiB at out).
+/// Group payloads of 16 dense rows (row r's 64 bytes at rows[r] + off, two's
+/// complement nibbles) transposed to [dword q][row] (1 KiB at out), as
+/// (w + 8) nibbles.
 void transposeGroupScalar(const uint8_t *const rows[16], uint64_t off, uint8_t *out) {
   for (unsigned r = 0; r < 16; ++r)
     for (unsigned q = 0; q < 16; ++q)
-      std::memcpy(out + 64 * q + 4 * r, rows[r] + off + 4 * q, 4);
+      for (unsigned b = 0; b < 4; ++b)
+        out[64 * q + 4 * r + b] = rows[r][off + 4 * q + b] ^ 0x88;
 }
 #ifdef EDGELLM_X86
 EDGELLM_AVX512 void transposeGroupAvx512(const uint8_t *const rows[16], uint64_t off, uint8_t *out) {
@@ -1171,7 +1172,7 @@ EDGELLM_AVX512 void transposeGroupAvx512(const uint8_t *const rows[16], uint64_t
     v[r] = _mm512_loadu_si512(rows[r] + off);
   transpose16(v);
   for (unsigned q = 0; q < 16; ++q)
-    _mm512_storeu_si512(out + 64 * q, v[q]);
+    _mm512_storeu_si512(out + 64 * q, _mm512_xor_si512(v[q], _mm512_set1_epi8(char(0x88))));
 }
 #endif
 } // namespace

@@ -69,8 +69,8 @@ struct MmF16Args {
 /// docs/simulator.md): per 16 rows and per 2048 inputs, the 16 groups'
 /// FP16 scales as [group][row] (512 bytes), then per group its 64 payload
 /// bytes as [dword q][row] (1 KiB: lane r of vector q holds bytes 4q .. 4q
-/// + 3 of row r), in two's complement nibbles as in the dense payload; rows
-/// past the end are zero. Any density is stored dense.
+/// + 3 of row r), as (w + 8) nibbles (the dense payload's two's complement
+/// nibbles ^ 8); rows past the end have w = 0. Any density is stored dense.
 struct Q4Lanes {
   const uint8_t *data = nullptr;
   uint32_t rows = 0, k = 0;
