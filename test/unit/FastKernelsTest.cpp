@@ -119,9 +119,9 @@ std::vector<kernels::CpuLevel> levels() {
   return l;
 }
 
-/// The levels with the mm_q4 kernel on relaid weights that this CPU runs
-/// (AVX2 on an AVX-512 CPU too).
-std::vector<kernels::CpuLevel> lanesLevels() {
+/// The vector levels this CPU runs (AVX2 on an AVX-512 CPU too): the mm_q4
+/// kernel on relaid weights, mm_f16 and the element-wise kernels.
+std::vector<kernels::CpuLevel> vectorLevels() {
   std::vector<kernels::CpuLevel> l;
   const kernels::CpuLevel best = kernels::detectCpuLevel();
   if (kernels::hasLanesKernel(best))
@@ -374,7 +374,7 @@ void runMmQ4Relaid(kernels::CpuLevel level, Sparsity sp, uint32_t M, uint32_t K,
 }
 
 TEST(FastKernels, MmQ4RelaidTiles) {
-  if (lanesLevels().empty())
+  if (vectorLevels().empty())
     GTEST_SKIP() << "relaid tiles need the AVX2 or AVX-512 kernels";
   // One token: {1, 4096, 48} and {1, 2178, 33} in items of a few groups
   // (few blocks), {1, 4096, 600} (38 blocks) and {1, 300, 70} (3 groups) in
@@ -382,7 +382,7 @@ TEST(FastKernels, MmQ4RelaidTiles) {
   // items of two blocks and one.
   const uint32_t shapes[][3] = {{1, 4096, 48}, {1, 2178, 33}, {1, 4096, 600}, {1, 300, 70},
                                 {2, 640, 17},  {3, 300, 70},  {5, 128, 16},   {7, 13696, 40}};
-  for (kernels::CpuLevel level : lanesLevels()) {
+  for (kernels::CpuLevel level : vectorLevels()) {
     uint64_t seed = 9000;
     for (Sparsity sp : {Sparsity::Dense, Sparsity::Half, Sparsity::Quarter, Sparsity::Eighth})
       for (auto &s : shapes)
@@ -396,9 +396,9 @@ TEST(FastKernels, MmQ4RelaidTilesOfOneInputRunTogether) {
   // (pending until another instruction comes, then one job), an eltwise
   // reading two of their outputs, and a fourth product after it: every
   // output as the reference model computes it, in program order.
-  if (lanesLevels().empty())
+  if (vectorLevels().empty())
     GTEST_SKIP() << "relaid tiles need the AVX2 or AVX-512 kernels";
-  for (kernels::CpuLevel level : lanesLevels())
+  for (kernels::CpuLevel level : vectorLevels())
   for (uint32_t M : {1u, 3u})
   for (Sparsity sp : {Sparsity::Dense, Sparsity::Quarter}) {
     Pair p(level);
@@ -455,9 +455,9 @@ TEST(FastKernels, MmQ4RelaidTilesIntoOneOutputPairWithStores) {
   // after it. They run as one job; the outputs and the stores follow in
   // program order (each store reads its own product's output, not the
   // one that later overwrites the same Y).
-  if (lanesLevels().empty())
+  if (vectorLevels().empty())
     GTEST_SKIP() << "relaid tiles need the AVX2 or AVX-512 kernels";
-  for (kernels::CpuLevel level : lanesLevels())
+  for (kernels::CpuLevel level : vectorLevels())
   for (uint32_t M : {1u, 3u}) {
     Pair p(level);
     std::mt19937_64 rng(91 + M);
@@ -705,6 +705,7 @@ TEST(FastKernels, RopeInterleaved) {
   // rope with interleaved pairs (the fast path: heads of whole beats), in
   // place and apart, random FP16 inputs with specials and random FP32
   // (cos, sin) tables (also non-finite); other shapes take the reference path.
+  for (kernels::CpuLevel level : vectorLevels()) {
   uint64_t seed = 9500;
   for (uint32_t M : {1u, 3u})
     for (uint32_t heads : {1u, 3u})
@@ -714,7 +715,7 @@ TEST(FastKernels, RopeInterleaved) {
             if (rotDim % 8 || rotDim < 8)
               continue;
             ++seed;
-            Pair p(kernels::detectCpuLevel());
+            Pair p(level);
             std::mt19937_64 rng(seed);
             const uint32_t chans = heads * headDim, S = M + 1;
             const uint64_t beats = uint64_t(chans / 16 + 1) * S;
@@ -736,10 +737,12 @@ TEST(FastKernels, RopeInterleaved) {
             r.m = M, r.heads = heads, r.head_dim = headDim, r.rot_dim = rotDim;
             p.run({toInstruction(r), endInstr()});
             expectSame(p, Buf::Abuf, inPlace ? 0 : 5000, beats,
-                       "rope M=" + std::to_string(M) + " heads=" + std::to_string(heads) +
+                       std::string("rope ") + kernels::cpuLevelName(level) + " M=" +
+                           std::to_string(M) + " heads=" + std::to_string(heads) +
                            " head_dim=" + std::to_string(headDim) + " rot_dim=" +
                            std::to_string(rotDim) + (inPlace ? " in place" : " apart"));
           }
+  }
 }
 
 TEST(FastKernels, Softmax) {
@@ -747,13 +750,14 @@ TEST(FastKernels, Softmax) {
   // causal mask (diagonals that leave no, some and every column valid),
   // random FP16 with specials, and rows of non-positive values with zeros
   // (a zero maximum: its sign is the first zero's).
+  for (kernels::CpuLevel level : vectorLevels()) {
   uint64_t seed = 9700;
   for (uint32_t M : {1u, 3u, 70u}) // 70 x 64: rows on two threads
     for (uint32_t N : {1u, 16u, 37u, 64u})
       for (int diag : {-1000, -2, 0, 5, 1000})
         for (bool inPlace : {false, true}) {
           ++seed;
-          Pair p(kernels::detectCpuLevel());
+          Pair p(level);
           std::mt19937_64 rng(seed);
           const uint32_t S = M + 1;
           const uint64_t beats = uint64_t(N / 16 + 1) * S;
@@ -779,10 +783,12 @@ TEST(FastKernels, Softmax) {
           sm.diag_reg = 9;
           p.run({toInstruction(r), toInstruction(sm), endInstr()});
           expectSame(p, Buf::Abuf, inPlace ? 0 : 5000, beats,
-                     "softmax M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                     std::string("softmax ") + kernels::cpuLevelName(level) + " M=" +
+                         std::to_string(M) + " N=" + std::to_string(N) +
                          (sm.causal ? " diag=" + std::to_string(diag) : " not causal") +
                          (inPlace ? " in place" : " apart") + " seed " + std::to_string(seed));
         }
+  }
 }
 
 TEST(FastKernels, ElementwiseAndRmsNorm) {
@@ -790,12 +796,13 @@ TEST(FastKernels, ElementwiseAndRmsNorm) {
   // pointers: apart, in place (y = a or y = b), and partly overlapping (the
   // reference path then runs); random FP16 with specials, odd channel counts,
   // rows split over threads.
+  for (kernels::CpuLevel level : vectorLevels()) {
   uint64_t seed = 9000;
   for (int variant = 0; variant < 4; ++variant)
     for (uint32_t C : {1u, 16u, 37u, 300u, 1500u}) // 3 x 1500: rows on two threads
       for (uint32_t M : {1u, 3u}) {
         ++seed;
-        Pair p(kernels::detectCpuLevel());
+        Pair p(level);
         std::mt19937_64 rng(seed);
         const uint32_t S = M + 1;
         const uint64_t beats = uint64_t((C + 15) / 16 + 1) * S;
@@ -841,7 +848,9 @@ TEST(FastKernels, ElementwiseAndRmsNorm) {
         p.run(prog);
         for (uint64_t base : {uint64_t(0), uint64_t(4000), uint64_t(8000)})
           expectSame(p, Buf::Abuf, base, beats + 1,
-                     "eltwise/silu_mul/rms_norm variant " + std::to_string(variant) + " C=" +
-                         std::to_string(C) + " M=" + std::to_string(M));
+                     std::string("eltwise/silu_mul/rms_norm ") + kernels::cpuLevelName(level) +
+                         " variant " + std::to_string(variant) + " C=" + std::to_string(C) +
+                         " M=" + std::to_string(M));
       }
+  }
 }

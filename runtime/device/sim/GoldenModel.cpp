@@ -509,7 +509,7 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
     // Rows in place or apart (a row is read before it is written); the
     // valid columns of row i are a prefix (causal: j <= D + i).
     auto sm = as<Softmax>(in);
-    if (cpuLevel_ != kernels::CpuLevel::Avx512 ||
+    if (cpuLevel_ == kernels::CpuLevel::Scalar ||
         !operandOk(bufs_[sm.x_buf], sm.x_addr, sm.x_stride, sm.m, sm.n) ||
         !operandOk(bufs_[sm.y_buf], sm.y_addr, sm.y_stride, sm.m, sm.n))
       return false;
@@ -530,7 +530,7 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
       const int64_t last = diag + int64_t(i); // the last valid column when causal
       const uint64_t valid = !sm.causal ? sm.n : last < 0 ? 0 : std::min<uint64_t>(sm.n, uint64_t(last) + 1);
       kernels::softmaxRow(X.at(i, 0), sm.x_stride * kBeatBytes, Y.at(i, 0), sm.y_stride * kBeatBytes,
-                          sm.n, valid, scratch.data(), cpuLevel_); // AVX-512: checked above
+                          sm.n, valid, scratch.data(), cpuLevel_); // AVX2 or AVX-512: checked above
     };
     forEachRow(sm.m, sm.n, rowFn);
     return true;
@@ -540,7 +540,7 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
     // or apart (the row is read before it is written, beat by beat).
     auto ro = as<Rope>(in);
     const uint64_t chans = uint64_t(ro.heads) * ro.head_dim;
-    if (cpuLevel_ != kernels::CpuLevel::Avx512 || ro.pairs != uint32_t(PairMode::Interleaved) || ro.head_dim % kLanes ||
+    if (cpuLevel_ == kernels::CpuLevel::Scalar || ro.pairs != uint32_t(PairMode::Interleaved) || ro.head_dim % kLanes ||
         ro.rot_dim % kLanes || ro.rot_dim > ro.head_dim ||
         !operandOk(bufs_[ro.x_buf], ro.x_addr, ro.x_stride, ro.m, chans) ||
         !operandOk(bufs_[ro.y_buf], ro.y_addr, ro.y_stride, ro.m, chans))
@@ -564,7 +564,7 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
       std::memcpy(table, pt + i * (ro.rot_dim / 8) * kBeatBytes, ro.rot_dim * 4);
       kernels::ropeRowInterleaved(X.at(i, 0), ro.x_stride * kBeatBytes, Y.at(i, 0),
                                   ro.y_stride * kBeatBytes, table, ro.heads, ro.head_dim,
-                                  ro.rot_dim, cpuLevel_); // AVX-512, whole beats: checked above
+                                  ro.rot_dim, cpuLevel_); // AVX2 or AVX-512, whole beats: checked above
     }
     return true;
   }
