@@ -798,6 +798,15 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
     lastRows[key] = row;
     return row;
   };
+  auto dropLastRows = [&](int vt) {
+    for (auto it = lastRows.begin(); it != lastRows.end();)
+      if (std::get<0>(it->first) == vt) {
+        arena.release(it->second);
+        it = lastRows.erase(it);
+      } else {
+        ++it;
+      }
+  };
   // Address and stride of input v of op i (its last row alone when op i
   // runs on the last token and v was computed for all).
   struct Operand {
@@ -1001,6 +1010,9 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
     case Kind::Rope: {
       uint32_t x = in[0].addr;
       uint32_t y = d.out >= 0 ? uint32_t(addr[d.out]) : x;
+      // In place: last rows taken of the tensor before are stale now.
+      if (d.out < 0)
+        dropLastRows(d.in[0].vt);
       isa::Rope r;
       r.x_buf = ABUF, r.x_addr = x, r.x_stride = S;
       r.y_buf = ABUF, r.y_addr = y, r.y_stride = S;
@@ -1147,13 +1159,7 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
       if (lastUse[v.vt] == int(i) && addr[v.vt] != ~0ull) {
         arena.release(addr[v.vt]);
         addr[v.vt] = ~0ull;
-        for (auto it = lastRows.begin(); it != lastRows.end();)
-          if (std::get<0>(it->first) == v.vt) {
-            arena.release(it->second);
-            it = lastRows.erase(it);
-          } else {
-            ++it;
-          }
+        dropLastRows(v.vt);
       }
   }
   emit(isa::End{{}, 1});
@@ -1236,9 +1242,9 @@ FailureOr<DevicePlan> Lowering::run() {
   if (failed(generate("decode", 1, decode)))
     return failure();
   // The prompt of a generation needs only its last token's logits.
-  // prefill_last is an option: a model whose logits are not a streamed
-  // linear head, or whose head does not fit at this capacity, goes
-  // without (the runtime then runs the prefill).
+  // prefill_last is an option: a model whose program for the last token
+  // does not fit (ABUF at this capacity, the DDR row) goes without (the
+  // runtime then runs the prefill).
   DeviceProgram prefillLast;
   if (S > 1) {
     mlir::ScopedDiagnosticHandler quiet(func.getContext(), [&](Diagnostic &) { return success(); });

@@ -14,6 +14,7 @@
 #include "edgellm/hw/IsaNumerics.h"
 
 #include <algorithm>
+#include <cassert>
 #include <array>
 #include <cmath>
 #include <cstdlib>
@@ -1249,7 +1250,8 @@ void MmQ4Kernel::runLanes(const MmQ4Args &a, const Q4Lanes &w, ThreadPool &pool,
 
 void MmQ4Kernel::runLanesBatch(const MmQ4Args *a, const Q4Lanes *w, size_t count,
                                ThreadPool &pool, CpuLevel level) {
-  if (count == 0 || !hasLanesKernel(level))
+  assert(hasLanesKernel(level) && "relaid tiles need a vector level");
+  if (count == 0)
     return;
   const Prepared &P = prepare(a[0], pool, level);
   if (P.m == 1)

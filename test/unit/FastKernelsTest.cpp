@@ -119,8 +119,8 @@ std::vector<kernels::CpuLevel> levels() {
   return l;
 }
 
-/// The vector levels this CPU runs (AVX2 on an AVX-512 CPU too): the mm_q4
-/// kernel on relaid weights, mm_f16 and the element-wise kernels.
+/// The vector levels this CPU runs (AVX2 on an AVX-512 CPU too): those with
+/// the mm_q4 kernel on relaid weights.
 std::vector<kernels::CpuLevel> vectorLevels() {
   std::vector<kernels::CpuLevel> l;
   const kernels::CpuLevel best = kernels::detectCpuLevel();
@@ -705,7 +705,7 @@ TEST(FastKernels, RopeInterleaved) {
   // rope with interleaved pairs (the fast path: heads of whole beats), in
   // place and apart, random FP16 inputs with specials and random FP32
   // (cos, sin) tables (also non-finite); other shapes take the reference path.
-  for (kernels::CpuLevel level : vectorLevels()) {
+  for (kernels::CpuLevel level : levels()) {
   uint64_t seed = 9500;
   for (uint32_t M : {1u, 3u})
     for (uint32_t heads : {1u, 3u})
@@ -750,7 +750,7 @@ TEST(FastKernels, Softmax) {
   // causal mask (diagonals that leave no, some and every column valid),
   // random FP16 with specials, and rows of non-positive values with zeros
   // (a zero maximum: its sign is the first zero's).
-  for (kernels::CpuLevel level : vectorLevels()) {
+  for (kernels::CpuLevel level : levels()) {
   uint64_t seed = 9700;
   for (uint32_t M : {1u, 3u, 70u}) // 70 x 64: rows on two threads
     for (uint32_t N : {1u, 16u, 37u, 64u})
@@ -796,7 +796,7 @@ TEST(FastKernels, ElementwiseAndRmsNorm) {
   // pointers: apart, in place (y = a or y = b), and partly overlapping (the
   // reference path then runs); random FP16 with specials, odd channel counts,
   // rows split over threads.
-  for (kernels::CpuLevel level : vectorLevels()) {
+  for (kernels::CpuLevel level : levels()) {
   uint64_t seed = 9000;
   for (int variant = 0; variant < 4; ++variant)
     for (uint32_t C : {1u, 16u, 37u, 300u, 1500u}) // 3 x 1500: rows on two threads

@@ -90,7 +90,12 @@ public:
   void setThreads(unsigned n);
   unsigned threads() const { return pool_->size(); }
   /// The fast kernels' instruction-set level (scalar, AVX-512): tests force scalar.
-  void setCpuLevel(kernels::CpuLevel l) { cpuLevel_ = l; }
+  /// (Pending products on relaid tiles run first, at the level they were
+  /// deferred under.)
+  void setCpuLevel(kernels::CpuLevel l) {
+    flushLanes();
+    cpuLevel_ = l;
+  }
   kernels::CpuLevel cpuLevel() const { return cpuLevel_; }
 
   /// Runs a program to its `end` (or to a fault).

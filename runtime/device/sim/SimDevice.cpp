@@ -85,8 +85,8 @@ static void releaseImages(const std::vector<Device::ChannelImage> &images, uint6
 bool SimDevice::loadHbmImages(const std::vector<ChannelImage> &images,
                               const std::vector<package::WeightTile> &tiles, std::string &error) {
   // Three ways to hold HBM (docs/simulator.md), EDGELLM_SIM_HBM choosing:
-  // - relaid (the default when the kernels are AVX-512 and the package has
-  //   INT4 tiles): the sections mapped copy-on-write, plus the tiles relaid
+  // - relaid (the default when the kernels are AVX-512 or AVX2 and the
+  //   package has INT4 tiles): the sections mapped copy-on-write, plus the tiles relaid
   //   for the mm_q4 kernel (GoldenModel::relayWeightTiles); the section
   //   pages the relayout read are dropped again, so the resident size is
   //   one copy of the weights;
