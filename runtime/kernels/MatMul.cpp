@@ -1162,9 +1162,12 @@ namespace {
 /// (w + 8) nibbles.
 void transposeGroupScalar(const uint8_t *const rows[16], uint64_t off, uint8_t *out) {
   for (unsigned r = 0; r < 16; ++r)
-    for (unsigned q = 0; q < 16; ++q)
-      for (unsigned b = 0; b < 4; ++b)
-        out[64 * q + 4 * r + b] = rows[r][off + 4 * q + b] ^ 0x88;
+    for (unsigned q = 0; q < 16; ++q) {
+      uint32_t v;
+      std::memcpy(&v, rows[r] + off + 4 * q, 4);
+      v ^= 0x88888888u;
+      std::memcpy(out + 64 * q + 4 * r, &v, 4);
+    }
 }
 #ifdef EDGELLM_X86
 EDGELLM_AVX512 void transposeGroupAvx512(const uint8_t *const rows[16], uint64_t off, uint8_t *out) {
@@ -1179,7 +1182,7 @@ EDGELLM_AVX512 void transposeGroupAvx512(const uint8_t *const rows[16], uint64_t
 } // namespace
 
 void kernels::q4ToLanes(const BeatRuns &src, uint32_t rows, uint32_t k, isa::Sparsity sp,
-                        uint8_t *out) {
+                        uint8_t *out, CpuLevel level) {
   const uint32_t G = (k + kQuantGroup - 1) / kQuantGroup;
   const uint64_t rowBeats = isa::q4RowBeats(k, sp);
   const uint64_t denseBytes = isa::q4RowBeats(k, isa::Sparsity::Dense) * kBeatBytes;
@@ -1211,10 +1214,7 @@ void kernels::q4ToLanes(const BeatRuns &src, uint32_t rows, uint32_t k, isa::Spa
     rowsAt = dense.data();
   }
   const std::vector<uint8_t> zeroRow(denseBytes, 0);
-  bool vec = false;
-#ifdef EDGELLM_X86
-  vec = detectCpuLevel() == CpuLevel::Avx512;
-#endif
+  const bool vec = level == CpuLevel::Avx512;
   uint8_t *o = out;
   for (uint32_t r0 = 0; r0 < rows; r0 += 16) {
     const uint8_t *rp[16];

@@ -79,8 +79,9 @@ struct Q4Lanes {
 /// Bytes of `rows` rows of k inputs relaid (16-row blocks of dense rows).
 uint64_t q4LanesBytes(uint32_t rows, uint32_t k);
 /// Relays `rows` rows in format `sp` (beat 0 of `src` = row 0's first beat)
-/// into `out` (q4LanesBytes(rows, k) bytes).
-void q4ToLanes(const BeatRuns &src, uint32_t rows, uint32_t k, isa::Sparsity sp, uint8_t *out);
+/// into `out` (q4LanesBytes(rows, k) bytes), with the code of `level`.
+void q4ToLanes(const BeatRuns &src, uint32_t rows, uint32_t k, isa::Sparsity sp, uint8_t *out,
+               CpuLevel level);
 
 /// mm_q4, with a cache of prepared activations (the tiles of one layer
 /// share their input).

@@ -173,7 +173,8 @@ uint64_t GoldenModel::relayWeightTiles(const std::vector<package::WeightTile> &t
         readStream(t.streamBeat / kHbmChannels, t.beats, tmp[th].data());
         runs = kernels::BeatRuns::contiguous(tmp[th].data());
       }
-      kernels::q4ToLanes(runs, t.rows, t.k, isa::Sparsity(t.sparsity), relaidMem_.data() + at[c0 + i]);
+      kernels::q4ToLanes(runs, t.rows, t.k, isa::Sparsity(t.sparsity), relaidMem_.data() + at[c0 + i],
+                         cpuLevel_);
     });
     if (done) {
       const package::WeightTile &a = todo[c0], &b = todo[c1 - 1];

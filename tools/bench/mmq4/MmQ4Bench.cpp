@@ -135,7 +135,7 @@ int main(int argc, char **argv) {
       }
     if (lanes)
       kernels::q4ToLanes(kernels::BeatRuns::contiguous(w.data()), s.n, s.k, isa::Sparsity::Dense,
-                         relaid.data());
+                         relaid.data(), level);
     for (unsigned c = 1; c < copies; ++c)
       std::memcpy((lanes ? relaid.data() : w.data()) + c * copyBytes, lanes ? relaid.data() : w.data(),
                   copyBytes);
