@@ -56,6 +56,9 @@ std::unique_ptr<Session> Session::open(const std::string &path, std::string &err
     // The device, and its banks: every HBM channel up to its weights and
     // KV cache, DDR up to the last region (programs included).
     if (options.device == "sim") {
+      std::string err;
+      if (!SimDevice::checkEnvironment(err))
+        return fail(err);
       auto sim = std::make_unique<SimDevice>(s->target_);
       if (options.randomIssueSeed)
         sim->setRandomIssue(options.randomIssueSeed);

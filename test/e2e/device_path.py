@@ -22,8 +22,9 @@ model) with edgellm-run:
 - the same bits when the simulator issues the queues in a random order that
   only the dependency tokens constrain (the compiler's tokens are complete).
 
-Bad packages (truncated, a flipped byte) and an unsupported model must fail
-with a clear message and leave no output behind.
+Bad packages (truncated, a flipped byte), an unknown simulator setting and
+an unsupported model must fail with a clear message and leave no output
+behind.
 
 device_path.py --compile PATH/edgellm-compile --run PATH/edgellm-run
 """
@@ -196,6 +197,10 @@ def main():
         p = run([args.run, good, "--tokens", "99999"])
         check(p.returncode == 1 and "outside the vocabulary" in p.stderr,
               f"bad token: {p.stderr.strip()}")
+        # A mistyped simulator setting is an error, not a silent default.
+        p = run([args.run, good, "--tokens", "1"], {"EDGELLM_KERNELS": "avx9"})
+        check(p.returncode == 1 and "EDGELLM_KERNELS must be one of" in p.stderr,
+              f"bad EDGELLM_KERNELS: {p.stderr.strip()}")
         # The random fixture's heads (8 channels) and rotary slice (4) do not
         # fit the instructions: a clear error, and no package left behind.
         out = os.path.join(d, "random.elpkg")

@@ -82,6 +82,34 @@ static void releaseImages(const std::vector<Device::ChannelImage> &images, uint6
   }
 }
 
+bool SimDevice::checkEnvironment(std::string &error) {
+  struct Choice {
+    const char *name;
+    std::vector<std::string> values;
+  };
+  for (const Choice &c : {Choice{"EDGELLM_SIM_KERNELS", {"fast", "reference"}},
+                          Choice{"EDGELLM_KERNELS", {"avx512", "avx2", "scalar"}},
+                          Choice{"EDGELLM_SIM_HBM", {"relaid", "stream", "mapped"}}}) {
+    const char *v = std::getenv(c.name);
+    if (!v || !*v || std::find(c.values.begin(), c.values.end(), v) != c.values.end())
+      continue;
+    std::string list;
+    for (const std::string &s : c.values)
+      list += (list.empty() ? "" : ", ") + s;
+    error = std::string("sim: ") + c.name + " must be one of " + list + ", not '" + v + "'";
+    return false;
+  }
+  if (const char *th = std::getenv("EDGELLM_SIM_THREADS"); th && *th) {
+    char *end = nullptr;
+    unsigned long n = std::strtoul(th, &end, 10);
+    if (*end || n > 1024) {
+      error = std::string("sim: EDGELLM_SIM_THREADS must be a thread count (0: all), not '") + th + "'";
+      return false;
+    }
+  }
+  return true;
+}
+
 bool SimDevice::loadHbmImages(const std::vector<ChannelImage> &images,
                               const std::vector<package::WeightTile> &tiles, std::string &error) {
   // Three ways to hold HBM (docs/simulator.md), EDGELLM_SIM_HBM choosing:
@@ -103,12 +131,10 @@ bool SimDevice::loadHbmImages(const std::vector<ChannelImage> &images,
     }
     perChannel = std::max(perChannel, c.bytes / isa::kBeatBytes);
   }
+  if (!checkEnvironment(error))
+    return false;
   const char *env = std::getenv("EDGELLM_SIM_HBM");
   const std::string mode = env ? env : "";
-  if (!mode.empty() && mode != "relaid" && mode != "stream" && mode != "mapped") {
-    error = "sim: EDGELLM_SIM_HBM must be relaid, stream or mapped, not '" + mode + "'";
-    return false;
-  }
   if (images.empty())
     return true;
   if (mode.empty() || mode == "relaid") {

@@ -35,6 +35,11 @@ public:
   bool wait(RunStatus &status, std::string &error) override;
   DeviceCounters counters() const override { return counters_; }
 
+  /// Checks the environment variables that choose how the simulator runs
+  /// (EDGELLM_SIM_KERNELS, EDGELLM_KERNELS, EDGELLM_SIM_HBM,
+  /// EDGELLM_SIM_THREADS; docs/user-guide.md): an unknown value is an error,
+  /// not a silent default.
+  static bool checkEnvironment(std::string &error);
   /// Only the dependency tokens order the queues (seeded random issue).
   void setRandomIssue(uint64_t seed) { model_.setRandomIssue(true, seed); }
   sim::GoldenModel &model() { return model_; }
