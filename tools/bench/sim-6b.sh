@@ -4,7 +4,8 @@
 # a 4-token prompt), prefill tokens/s (a 64-token prompt: the prefill_last
 # program when the package has it, which computes only the last token's
 # logits, as a generation's prompt needs), the load time (opening,
-# checksums, relayout) and the peak RSS.
+# checksums, relayout), the peak RSS, and the machine's state at the time
+# (edgellm-bench-mmq4: the kernel's speed and the weights' streaming rate).
 #   tools/bench/sim-6b.sh [BUILD_DIR] [PACKAGE]
 # Environment: EDGELLM_SIM_THREADS (default: all hardware threads),
 # EDGELLM_SIM_KERNELS=reference (the element-wise golden path: very slow),
@@ -69,3 +70,13 @@ awk -v t1="$t1" -v t17="$t17" -v p1="$p1" -v p64="$p64" -v w1="$w1" -v w17="$w17
   printf "sim-6b: load    %.2f s (wall: the 1-token run minus its instructions)\n", q1 - p1
   printf "sim-6b: peak RSS %.2f GB (%d KiB)\n", rss / 1048576, rss
 }'
+# The machine's state at the time (it is shared, and its speed drifts by
+# tens of percent): the mm_q4 kernel alone on one thread with its weights in
+# L2, and the one-token products streaming the 6B shapes' weights on every
+# thread (edgellm-bench-mmq4).
+bench=$build/bin/edgellm-bench-mmq4
+if [[ -x $bench ]]; then
+  k=$("$bench" --tokens 64 --threads 1 --reps 3 --shape cached | awk '/ cached /{print $(NF-1)}')
+  r=$("$bench" --tokens 1 --reps 3 | sed -n 's/.*linear products.*(\([0-9.]*\) GB\/s).*/\1/p')
+  echo "sim-6b: machine: kernel $k ns per row, group and token on one thread (2.3 on a quiet machine); weights streamed at $r GB/s"
+fi
