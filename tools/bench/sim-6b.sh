@@ -76,7 +76,9 @@ awk -v t1="$t1" -v t17="$t17" -v p1="$p1" -v p64="$p64" -v w1="$w1" -v w17="$w17
 # thread (edgellm-bench-mmq4).
 bench=$build/bin/edgellm-bench-mmq4
 if [[ -x $bench ]]; then
-  k=$("$bench" --tokens 64 --threads 1 --reps 3 --shape cached | awk '/ cached /{print $(NF-1)}')
+  "$bench" --tokens 64 --threads 1 --reps 3 --shape cached >"$tmp/k"
+  lvl=$(sed -n 's/^mm_q4 bench: \([a-z0-9-]*\),.*/\1/p' "$tmp/k")
+  k=$(awk '/ cached /{print $(NF-1)}' "$tmp/k")
   r=$("$bench" --tokens 1 --reps 3 | sed -n 's/.*linear products.*(\([0-9.]*\) GB\/s).*/\1/p')
-  echo "sim-6b: machine: kernel $k ns per row, group and token on one thread (2.3 on a quiet machine); weights streamed at $r GB/s"
+  echo "sim-6b: machine: $lvl kernel $k ns per row, group and token on one thread (avx512-vnni: 2.3 on a quiet machine); weights streamed at $r GB/s"
 fi
