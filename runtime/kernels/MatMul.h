@@ -66,7 +66,7 @@ struct MmF16Args {
   float alpha = 1.0f;
 };
 
-/// INT4 weight rows relaid for the AVX-512 kernel ("lanes = rows",
+/// INT4 weight rows relaid for the AVX2 and AVX-512 kernels ("lanes = rows",
 /// docs/simulator.md): per 16 rows and per 2048 inputs, the 16 groups'
 /// FP16 scales as [group][row] (512 bytes), then per group its 64 payload
 /// bytes as [dword q][row] (1 KiB: lane r of vector q holds bytes 4q .. 4q
