@@ -11,7 +11,7 @@ model) with edgellm-run:
   top-1 agreement >= 99% against the FP32 reference; stepwise (the decode
   program one token at a time) within 1e-3 relative of teacher-forced; the
   prefill_last program (the last position's logits only) bit-identical to
-  the last row of the prefill's; greedy generation (through prefill_last)
+  the last row of the prefill's, for every export; greedy generation (through prefill_last)
   equal to the reference's 32 tokens; `--prompt 你好` (C++
   tokenizer and chat prompt) prints the reference's greedy answer;
 - dense INT4: top-1 and KL divergence printed, KL bounded (0.05);
@@ -115,6 +115,12 @@ def main():
             print(f"     {export} FP16 on sim: max |diff| {np.abs(got - ref).max():.4g}, "
                   f"top-1 {top1:.3f}, KL {kl(ref, got):.3g}")
             check(top1 >= 0.99, f"{export}: FP16 top-1 agreement {top1:.3f} >= 0.99")
+            # prefill_last (the ops only the last token needs, on it alone):
+            # the last row of the prefill's logits, bit for bit.
+            last = logits(pkg, "--last")
+            check(last is not None and last.shape == (1, got.shape[1]) and
+                  np.array_equal(last.view(np.uint32), got[-1:].view(np.uint32)),
+                  f"{export}: the prefill_last program's logits are the last row of the prefill's")
 
         # Stepwise and greedy on one package.
         pkg = os.path.join(d, "prefill.op17.onnx.elpkg")
@@ -126,11 +132,6 @@ def main():
             rel = float(np.abs(sw - tf).max() / np.abs(tf).max())
             print(f"     stepwise vs teacher-forced: max relative difference {rel:.3g}")
             check(rel <= 1e-3, "stepwise logits within 1e-3 relative of teacher-forced")
-            # prefill_last: only the last position's logits, the same bits.
-            last = logits(pkg, "--last")
-            check(last is not None and last.shape == (1, tf.shape[1]) and
-                  np.array_equal(last.view(np.uint32), tf[-1:].view(np.uint32)),
-                  "the prefill_last program's logits are the last row of the prefill's")
         p = run([args.run, pkg, "--tokens", tokens, "--generate", str(len(greedy))])
         got = [int(t) for t in p.stdout.strip().split(",")] if p.returncode == 0 else []
         check(got == greedy, f"greedy generation equals the reference ({len(greedy)} tokens)")
