@@ -174,6 +174,9 @@ def main():
                   f"max |diff| {np.abs(got - ref).max():.3g}")
             if bound is not None:
                 check(k < bound, f"dense INT4 KL {k:.4g} < {bound}")
+            last = logits(pkg, "--last")
+            check(last is not None and np.array_equal(last.view(np.uint32), got[-1:].view(np.uint32)),
+                  f"{' '.join(flags)}: prefill_last gives the prefill's last row, bit for bit")
             # Every kernel level this CPU runs (the fast kernels at AVX-512,
             # AVX2 and scalar, and the element-wise reference), bit for bit.
             for env in ({"EDGELLM_KERNELS": "avx2"}, {"EDGELLM_KERNELS": "scalar"},
