@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cassert>
 #include <array>
+#include <optional>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -135,6 +136,16 @@ inline bool correctionTable(uint32_t sig, unsigned shift, bool neg, int32_t X, u
   return any;
 }
 
+/// Appends input i's correction (when its table is not all zero): x the
+/// group's inputs, X its aligned term for |w| = 1 at `shift`.
+inline void addCorrection(const uint16_t *x, unsigned i, unsigned shift, int32_t X, std::vector<Corr> &out) {
+  const uint16_t h = x[i];
+  const uint32_t sig = (h & 0x3ff) | (((h >> 10) & 0x1f) ? 0x400u : 0u);
+  Corr c;
+  if (correctionTable(sig, shift, (h >> 15) != 0, X, i, c))
+    out.push_back(c);
+}
+
 #ifdef EDGELLM_X86
 /// A group's exponent E (the largest f16Exponent of its n inputs that are
 /// not inf/NaN, at least 1) and whether it has an inf/NaN input.
@@ -200,16 +211,91 @@ EDGELLM_AVX512 int32_t prepareGroupAvx512(const uint16_t *x, unsigned n, int E, 
       _mm512_store_si512(xs, X);
       _mm512_store_si512(sh, shift);
       for (; cand; cand &= __mmask16(cand - 1)) {
-        const unsigned l = unsigned(__builtin_ctz(cand)), i = 16 * v + l;
-        const uint16_t hi = x[i];
-        const uint32_t sg = (hi & 0x3ff) | (((hi >> 10) & 0x1f) ? 0x400u : 0u);
-        Corr c;
-        if (correctionTable(sg, unsigned(sh[l]), (hi >> 15) != 0, xs[l], i, c))
-          out.push_back(c);
+        const unsigned l = unsigned(__builtin_ctz(cand));
+        addCorrection(x, 16 * v + l, unsigned(sh[l]), xs[l], out);
       }
     }
   }
   return _mm512_reduce_add_epi32(sum);
+}
+
+/// A group's n inputs, zero-padded to kQuantGroup (zeros: f = 0, X = 0, no
+/// correction), for the AVX2 forms below.
+struct PaddedGroup {
+  alignas(32) uint16_t h[kQuantGroup] = {};
+  PaddedGroup(const uint16_t *x, unsigned n) { std::memcpy(h, x, 2 * n); }
+};
+
+/// groupExponentAvx512 on 8 lanes.
+EDGELLM_AVX2 void groupExponentAvx2(const PaddedGroup &x, int &E, bool &special) {
+  __m256i e = _mm256_set1_epi32(1), spec = _mm256_setzero_si256();
+  for (unsigned v = 0; v < kQuantGroup / 8; ++v) {
+    const __m256i h = _mm256_cvtepu16_epi32(_mm_load_si128(reinterpret_cast<const __m128i *>(x.h + 8 * v)));
+    const __m256i f = _mm256_and_si256(_mm256_srli_epi32(h, 10), _mm256_set1_epi32(0x1f));
+    const __m256i s = _mm256_cmpeq_epi32(f, _mm256_set1_epi32(0x1f));
+    spec = _mm256_or_si256(spec, s);
+    e = _mm256_max_epi32(e, _mm256_andnot_si256(s, f));
+  }
+  alignas(32) int32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i *>(lanes), e);
+  E = *std::max_element(lanes, lanes + 8);
+  special = !_mm256_testz_si256(spec, spec);
+}
+
+/// prepareGroupAvx512 on 8 lanes (the same integers, planes and
+/// corrections).
+EDGELLM_AVX2 int32_t prepareGroupAvx2(const PaddedGroup &x, int E, int8_t *pl, std::vector<Corr> &out) {
+  // Bytes of 8 inputs: the even ones, then the odd ones (plane slots).
+  const __m128i evenOdd = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15);
+  const __m256i vE = _mm256_set1_epi32(E), ones = _mm256_set1_epi32(1);
+  __m256i sum = _mm256_setzero_si256();
+  for (unsigned v = 0; v < kQuantGroup / 8; ++v) {
+    const __m256i h = _mm256_cvtepu16_epi32(_mm_load_si128(reinterpret_cast<const __m128i *>(x.h + 8 * v)));
+    const __m256i f = _mm256_and_si256(_mm256_srli_epi32(h, 10), _mm256_set1_epi32(0x1f));
+    const __m256i normal = _mm256_andnot_si256(_mm256_cmpeq_epi32(f, _mm256_setzero_si256()),
+                                               _mm256_set1_epi32(0x400));
+    const __m256i sig = _mm256_or_si256(_mm256_and_si256(h, _mm256_set1_epi32(0x3ff)), normal);
+    const __m256i shift = _mm256_sub_epi32(vE, _mm256_max_epi32(f, ones));
+    const __m256i top = _mm256_slli_epi32(sig, int(isa::kAlignGuardBits));
+    // 0 for shifts >= 32; negated (two's complement) for negative inputs.
+    const __m256i neg = _mm256_srai_epi32(_mm256_slli_epi32(h, 16), 31);
+    const __m256i X = _mm256_sub_epi32(_mm256_xor_si256(_mm256_srlv_epi32(top, shift), neg), neg);
+    sum = _mm256_add_epi32(sum, X);
+    // X = d0 + 2^8 d1 + 2^16 d2, signed bytes.
+    const __m256i d0 = _mm256_srai_epi32(_mm256_slli_epi32(X, 24), 24);
+    const __m256i r1 = _mm256_srai_epi32(_mm256_sub_epi32(X, d0), 8);
+    const __m256i d1 = _mm256_srai_epi32(_mm256_slli_epi32(r1, 24), 24);
+    const __m256i d2 = _mm256_srai_epi32(_mm256_sub_epi32(r1, d1), 8);
+    const __m256i d[3] = {d0, d1, d2};
+    for (unsigned k = 0; k < 3; ++k) {
+      __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(d[k]), _mm256_extracti128_si256(d[k], 1));
+      __m128i b = _mm_shuffle_epi8(_mm_packs_epi16(w, w), evenOdd); // (in range: no saturation)
+      const int32_t even = _mm_cvtsi128_si32(b), odd = _mm_extract_epi32(b, 1);
+      std::memcpy(pl + k * kQuantGroup + 4 * v, &even, 4);
+      std::memcpy(pl + k * kQuantGroup + 64 + 4 * v, &odd, 4);
+    }
+    // Bits shifted out below the guard bits: the term is not w * X.
+    const __m256i below = _mm256_sub_epi32(_mm256_sllv_epi32(ones, shift), ones); // all ones for shifts >= 32
+    const __m256i cand = _mm256_andnot_si256(
+        _mm256_cmpeq_epi32(_mm256_and_si256(top, below), _mm256_setzero_si256()),
+        _mm256_cmpgt_epi32(shift, _mm256_set1_epi32(int(isa::kAlignGuardBits))));
+    unsigned bits = unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(cand)));
+    if (bits) {
+      alignas(32) int32_t xs[8], sh[8];
+      _mm256_store_si256(reinterpret_cast<__m256i *>(xs), X);
+      _mm256_store_si256(reinterpret_cast<__m256i *>(sh), shift);
+      for (; bits; bits &= bits - 1) {
+        const unsigned l = unsigned(__builtin_ctz(bits));
+        addCorrection(x.h, 8 * v + l, unsigned(sh[l]), xs[l], out);
+      }
+    }
+  }
+  alignas(32) int32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i *>(lanes), sum);
+  int32_t total = 0;
+  for (int32_t t : lanes)
+    total += t;
+  return total;
 }
 #endif
 
@@ -248,8 +334,13 @@ struct MmQ4Kernel::Prepared {
       int E = 1;
       bool spec = false;
 #ifdef EDGELLM_X86
+      std::optional<PaddedGroup> padded;
+      if (level == CpuLevel::Avx2)
+        padded.emplace(x, n);
       if (level == CpuLevel::Avx512)
         groupExponentAvx512(x, n, E, spec);
+      else if (padded)
+        groupExponentAvx2(*padded, E, spec);
       else
 #endif
         for (unsigned i = 0; i < n; ++i) {
@@ -266,8 +357,8 @@ struct MmQ4Kernel::Prepared {
       int8_t *pl = planes.data() + gi * kPlaneBytes;
       const size_t before = out.size();
 #ifdef EDGELLM_X86
-      if (level == CpuLevel::Avx512 && !spec) {
-        sumX[gi] = prepareGroupAvx512(x, n, E, pl, out);
+      if ((level == CpuLevel::Avx512 || padded) && !spec) {
+        sumX[gi] = padded ? prepareGroupAvx2(*padded, E, pl, out) : prepareGroupAvx512(x, n, E, pl, out);
         count[g - g0] = uint32_t(out.size() - before);
         continue;
       }
