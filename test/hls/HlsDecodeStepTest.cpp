@@ -5,7 +5,8 @@
 // HLS kernel in C simulation and on the golden model, as the runtime runs them
 // (docs/package-format.md, "To run a step"): HBM and DDR sections loaded,
 // the program streams in DDR, token embeddings written to the input region,
-// R1/R2/R3 set; a prefill of several tokens, then decode steps of one token.
+// R1/R2/R3 set; a prefill of several tokens, then decode steps of one token,
+// and the prefill_last program (the last token's logits alone).
 // After every run, every bit is compared: the logits region first, then all
 // of DDR, every pseudo-channel (weights and KV cache) and the four on-chip
 // buffers.
@@ -23,6 +24,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 using namespace edgellm;
 using namespace edgellm::hls;
@@ -82,7 +84,7 @@ public:
       prog.ddrBeat = p.at("ddr_beat");
       prog.capacity = p.at("token_capacity");
       ddr = std::max(ddr, prog.ddrBeat + s.size / isa::kBeatBytes);
-      (p.at("name") == "prefill" ? prefill_ : decode_) = std::move(prog);
+      programs_[p.at("name")] = std::move(prog);
     }
     ddrBeats_ = ddr;
     golden_ = std::make_unique<sim::GoldenModel>(target_);
@@ -103,10 +105,12 @@ public:
     return true;
   }
 
-  /// Runs one step of `tokens` at position `pos` on both and compares.
-  void step(bool decode, const std::vector<int32_t> &tokens, uint32_t pos,
+  /// Runs one step of `tokens` at position `pos` through program `name`
+  /// (prefill, decode, prefill_last) on both and compares.
+  void step(const std::string &name, const std::vector<int32_t> &tokens, uint32_t pos,
             const std::string &what) {
-    const Program &p = decode ? decode_ : prefill_;
+    ASSERT_EQ(programs_.count(name), 1u) << what << ": the package has no program " << name;
+    const Program &p = programs_.at(name);
     ASSERT_LE(tokens.size(), p.capacity);
     // Input [hidden/16, S, 16]: lane c % 16 of beat (c / 16) * S + t.
     const uint64_t S = p.capacity, hb = (hidden_ + 15) / 16;
@@ -137,8 +141,9 @@ public:
     // comparison to mean something.
     std::vector<uint16_t> y(logitsBeats_ * 16);
     golden_->ddr().read(logitsBeat_ * isa::kBeatBytes, y.data(), y.size() * 2);
+    // (prefill_last writes the last token's logits alone, as row 0.)
     float lo = INFINITY, hi = -INFINITY;
-    for (size_t t = 0; t < tokens.size(); ++t)
+    for (size_t t = 0; t < (name == "prefill_last" ? 1 : tokens.size()); ++t)
       for (uint64_t v = 0; v < vocab_; ++v) {
         float f = isa::f16ToF32(y[((v / 16) * S + t) * 16 + v % 16]);
         ASSERT_TRUE(std::isfinite(f)) << what << ": golden logit " << v << " of token " << t;
@@ -169,7 +174,7 @@ private:
   std::unique_ptr<package::Package> pkg_;
   std::unique_ptr<sim::GoldenModel> golden_;
   std::unique_ptr<Bench> bench_;
-  Program prefill_, decode_;
+  std::map<std::string, Program> programs_; ///< by name
   package::Bytes embedding_;
   uint64_t hidden_ = 0, vocab_ = 0, inputBeat_ = 0, logitsBeat_ = 0, logitsBeats_ = 0,
            ddrBeats_ = 0;
@@ -192,11 +197,13 @@ TEST_P(TinyChatGlm2, PrefillThenDecodeStepsMatchGoldenBitForBit) {
       << path << " is missing: run the ctest fixture (ctest -R hls.package) first";
   TinyModel tm;
   ASSERT_TRUE(tm.open(path, error)) << error;
-  tm.step(false, kPrompt, 0, "prefill of 5 tokens");
-  tm.step(true, {576}, 5, "decode step at position 5");
-  tm.step(true, {944}, 6, "decode step at position 6");
+  tm.step("prefill", kPrompt, 0, "prefill of 5 tokens");
+  tm.step("decode", {576}, 5, "decode step at position 5");
+  tm.step("decode", {944}, 6, "decode step at position 6");
   // A prefill chunk after a cached past (the prefill program at R2 > 0).
-  tm.step(false, {983, 1133}, 7, "prefill of 2 tokens after 7 cached");
+  tm.step("prefill", {983, 1133}, 7, "prefill of 2 tokens after 7 cached");
+  // The last token's logits alone (what a prompt runs), after a cached past.
+  tm.step("prefill_last", {576, 944, 983}, 9, "prefill_last of 3 tokens after 9 cached");
 }
 
 TEST_P(TinyChatGlm2, UnderRandomIssueTheStepsStillMatchGoldenBitForBit) {
@@ -214,8 +221,9 @@ TEST_P(TinyChatGlm2, UnderRandomIssueTheStepsStillMatchGoldenBitForBit) {
     TinyModel tm;
     ASSERT_TRUE(tm.open(path, error)) << error;
     std::string s = " (random issue, seed " + std::to_string(seed) + ")";
-    tm.step(false, kPrompt, 0, "prefill of 5 tokens" + s);
-    tm.step(true, {576}, 5, "decode step at position 5" + s);
+    tm.step("prefill", kPrompt, 0, "prefill of 5 tokens" + s);
+    tm.step("decode", {576}, 5, "decode step at position 5" + s);
+    tm.step("prefill_last", {944, 983}, 6, "prefill_last of 2 tokens" + s);
   }
 }
 
@@ -236,7 +244,7 @@ TEST(TinyChatGlm2Control, OneFlippedWeightBitChangesTheLogits) {
   ASSERT_TRUE(std::filesystem::exists(path)) << path << " is missing";
   TinyModel tm;
   ASSERT_TRUE(tm.open(path, error)) << error;
-  tm.step(false, kPrompt, 0, "prefill");
+  tm.step("prefill", kPrompt, 0, "prefill");
   // The output layer's weights (the INT4 matrix with n = vocab): stream beat
   // `beat` + 1 is the first payload beat of its row 0 (stream beat p is beat
   // p / 32 of pseudo-channel p % 32). Flip one bit of weight 1 of logit 0.
@@ -251,7 +259,7 @@ TEST(TinyChatGlm2Control, OneFlippedWeightBitChangesTheLogits) {
   {
     ::testing::ScopedFakeTestPartResultReporter reporter(
         ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &failures);
-    tm.step(true, {576}, 5, "decode with a flipped weight bit");
+    tm.step("decode", {576}, 5, "decode with a flipped weight bit");
   }
   bool logitsDiffer = false;
   for (int i = 0; i < failures.size(); ++i)
