@@ -1269,6 +1269,33 @@ EDGELLM_AVX512 void transposeGroupAvx512(const uint8_t *const rows[16], uint64_t
   for (unsigned q = 0; q < 16; ++q)
     _mm512_storeu_si512(out + 64 * q, _mm512_xor_si512(v[q], _mm512_set1_epi8(char(0x88))));
 }
+
+/// transposeGroupScalar with AVX2: four 8 x 8 dword transposes.
+EDGELLM_AVX2 void transposeGroupAvx2(const uint8_t *const rows[16], uint64_t off, uint8_t *out) {
+  const __m256i x88 = _mm256_set1_epi8(char(0x88));
+  for (unsigned rb = 0; rb < 16; rb += 8)
+    for (unsigned qb = 0; qb < 16; qb += 8) {
+      __m256i a[8], t[8], u[8];
+      for (unsigned i = 0; i < 8; ++i)
+        a[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(rows[rb + i] + off + 4 * qb));
+      for (unsigned i = 0; i < 8; i += 2) { // [a_i[j], a_i+1[j], ...] per 128-bit half
+        t[i] = _mm256_unpacklo_epi32(a[i], a[i + 1]);
+        t[i + 1] = _mm256_unpackhi_epi32(a[i], a[i + 1]);
+      }
+      for (unsigned i = 0; i < 8; i += 4) { // rows i .. i + 3 of columns (j, j + 4)
+        u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+        u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+        u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+        u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+      }
+      for (unsigned j = 0; j < 4; ++j) { // columns j and j + 4, all 8 rows
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(out + 64 * (qb + j) + 4 * rb),
+                            _mm256_xor_si256(_mm256_permute2x128_si256(u[j], u[j + 4], 0x20), x88));
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(out + 64 * (qb + j + 4) + 4 * rb),
+                            _mm256_xor_si256(_mm256_permute2x128_si256(u[j], u[j + 4], 0x31), x88));
+      }
+    }
+}
 #endif
 } // namespace
 
@@ -1305,7 +1332,6 @@ void kernels::q4ToLanes(const BeatRuns &src, uint32_t rows, uint32_t k, isa::Spa
     rowsAt = dense.data();
   }
   const std::vector<uint8_t> zeroRow(denseBytes, 0);
-  const bool vec = level == CpuLevel::Avx512;
   uint8_t *o = out;
   for (uint32_t r0 = 0; r0 < rows; r0 += 16) {
     const uint8_t *rp[16];
@@ -1323,8 +1349,12 @@ void kernels::q4ToLanes(const BeatRuns &src, uint32_t rows, uint32_t k, isa::Spa
       o += 512, off += kBeatBytes;
       for (uint32_t j = 0; j < ng; ++j, o += 1024, off += 64) {
 #ifdef EDGELLM_X86
-        if (vec) {
+        if (level == CpuLevel::Avx512) {
           transposeGroupAvx512(rp, off, o);
+          continue;
+        }
+        if (level == CpuLevel::Avx2) {
+          transposeGroupAvx2(rp, off, o);
           continue;
         }
 #endif

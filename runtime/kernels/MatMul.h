@@ -36,8 +36,8 @@ namespace edgellm::kernels {
 
 /// Instruction-set level of the kernels. Avx2 (with FMA and F16C) has the
 /// mm_q4 kernel on relaid weights (runLanes*) with the activation's
-/// preparation, mmF16 and the element-wise kernels; mm_q4 on package rows
-/// and the relayout's transposition run the portable code there. Avx512 (F, BW, VL, DQ, VNNI, VBMI) has them all.
+/// preparation and the relayout (q4ToLanes), mmF16 and the element-wise
+/// kernels; only mm_q4 on package rows runs the portable code there. Avx512 (F, BW, VL, DQ, VNNI, VBMI) has them all.
 enum class CpuLevel { Scalar, Avx2, Avx512 };
 /// The best level this CPU runs, unless EDGELLM_KERNELS=scalar or
 /// EDGELLM_KERNELS=avx2 asks for a lower one.

@@ -582,6 +582,27 @@ TEST(FastKernels, MmF16AllForms) {
             }
 }
 
+TEST(FastKernels, RelayoutIsTheSameAtEveryLevel) {
+  // q4ToLanes' transposition exists portable, in AVX2 and in AVX-512: the
+  // same bytes (rows past the end, k not a multiple of 2048, every density).
+  uint64_t seed = 600;
+  for (Sparsity sp : {Sparsity::Dense, Sparsity::Quarter})
+    for (auto [N, K] : {std::pair{16u, 4096u}, {21u, 300u}, {40u, 2178u}}) {
+      std::mt19937_64 rng(++seed);
+      std::vector<uint8_t> w = randomQ4Rows(rng, N, K, sp, false);
+      const uint64_t bytes = kernels::q4LanesBytes(N, K);
+      std::vector<uint8_t> want(bytes, 0xee);
+      kernels::q4ToLanes(kernels::BeatRuns::contiguous(w.data()), N, K, sp, want.data(),
+                         kernels::CpuLevel::Scalar);
+      for (kernels::CpuLevel level : vectorLevels()) {
+        std::vector<uint8_t> got(bytes, 0x11);
+        kernels::q4ToLanes(kernels::BeatRuns::contiguous(w.data()), N, K, sp, got.data(), level);
+        EXPECT_EQ(got, want) << kernels::cpuLevelName(level) << " N=" << N << " K=" << K
+                             << " density " << unsigned(sp);
+      }
+    }
+}
+
 TEST(FastKernels, TheComparisonCanFail) {
   // The same case as above, then one output bit flipped in the fast model:
   // the comparison must see it.
