@@ -904,8 +904,9 @@ EDGELLM_AVX2 void storeBlockAvx2(const MmQ4Args &a, uint64_t n0, unsigned rows, 
 /// the even and odd inputs (at most 8 * 3840 = 30720), then widened by
 /// vpmaddwd. A correction's 16-entry table is two vpermd halves chosen by
 /// the nibble's bit 3.
-EDGELLM_AVX2 void lanesBlockAvx2(const uint8_t *blk, const TokenView &k, uint32_t gBegin,
+EDGELLM_AVX2 void lanesBlockAvx2(const uint8_t *blk, const TokenView *tv, uint32_t gBegin,
                                  uint32_t gEnd, float *acc, float *prods) {
+  const TokenView &k = *tv;
   const __m256i nib = _mm256_set1_epi8(0x0f);
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 accv[2];
@@ -990,7 +991,37 @@ EDGELLM_AVX2 void lanesBlockAvx2(const uint8_t *blk, const TokenView &k, uint32_
     for (unsigned h = 0; h < 2; ++h)
       _mm256_storeu_ps(acc + 8 * h, accv[h]);
 }
+
+/// lanesBlock<2>'s contract at AVX2: the two tokens one after the other.
+EDGELLM_AVX2 void lanesBlockPairAvx2(const uint8_t *blk, const TokenView *tv, uint32_t gBegin,
+                                     uint32_t gEnd, float *acc, float *prods) {
+  for (unsigned t = 0; t < 2; ++t)
+    lanesBlockAvx2(blk, tv + t, gBegin, gEnd, acc ? acc + 16 * t : nullptr,
+                   prods ? prods + uint64_t(t) * (gEnd - gBegin) * 16 : nullptr);
+}
 #endif
+
+/// The relaid mm_q4 kernel of one vector level: a 16-row block for one
+/// token and for two (lanesBlock's contract), the in-order sums of per-group
+/// products (sumProducts) and the FP16 store (storeBlock).
+struct LanesKernel {
+  using Block = void (*)(const uint8_t *, const TokenView *, uint32_t, uint32_t, float *, float *);
+  Block one, two;
+  void (*sum)(const float *prods, uint32_t G, float acc[16]);
+  void (*store)(const MmQ4Args &a, uint64_t n0, unsigned rows, uint32_t M, const float *acc);
+};
+
+const LanesKernel &lanesKernel(CpuLevel level) {
+  assert(hasLanesKernel(level) && "relaid tiles need a vector level");
+#ifdef EDGELLM_X86
+  static const LanesKernel avx512{&lanesBlock<1>, &lanesBlock<2>, &sumProducts, &storeBlock};
+  static const LanesKernel avx2{&lanesBlockAvx2, &lanesBlockPairAvx2, &sumProductsAvx2, &storeBlockAvx2};
+  return level == CpuLevel::Avx512 ? avx512 : avx2;
+#else
+  (void)level;
+  std::abort(); // no vector level off x86 (hasLanesKernel)
+#endif
+}
 
 } // namespace
 
@@ -1371,7 +1402,6 @@ void MmQ4Kernel::runLanes(const MmQ4Args &a, const Q4Lanes &w, ThreadPool &pool,
 
 void MmQ4Kernel::runLanesBatch(const MmQ4Args *a, const Q4Lanes *w, size_t count,
                                ThreadPool &pool, CpuLevel level) {
-  assert(hasLanesKernel(level) && "relaid tiles need a vector level");
   if (count == 0)
     return;
   const Prepared &P = prepare(a[0], pool, level);
@@ -1392,6 +1422,7 @@ void MmQ4Kernel::runLanesTokens(const MmQ4Args *a, const Q4Lanes *w, size_t coun
   // planes for all the item's blocks (read from L3 once per item, not once
   // per block: 64 tokens of 13696 inputs have 2.6 MB of planes). The last
   // runs are single blocks, so the threads finish together.
+  const LanesKernel &K = lanesKernel(level);
   const std::vector<TokenView> views = tokenViews(P);
   const uint32_t M = P.m, G = P.groups;
   const uint64_t blockBytes = 16 * uint64_t(isa::q4RowBeats(P.k, isa::Sparsity::Dense)) * kBeatBytes;
@@ -1415,21 +1446,11 @@ void MmQ4Kernel::runLanesTokens(const MmQ4Args *a, const Q4Lanes *w, size_t coun
           const uint8_t *blk = w[i].data + (b0 + j) * blockBytes;
           float *accj = acc + j * M * 16;
           for (uint32_t m = m0, e = std::min(M, m0 + chunk); m < e; m += 2)
-            if (level == CpuLevel::Avx2)
-              for (uint32_t t = m; t < std::min(e, m + 2); ++t)
-                lanesBlockAvx2(blk, views[t], 0, G, accj + t * 16, nullptr);
-            else if (m + 2 <= e)
-              lanesBlock<2>(blk, views.data() + m, 0, G, accj + m * 16, nullptr);
-            else
-              lanesBlock<1>(blk, views.data() + m, 0, G, accj + m * 16, nullptr);
+            (m + 2 <= e ? K.two : K.one)(blk, views.data() + m, 0, G, accj + m * 16, nullptr);
         }
-      for (uint64_t j = 0; j < nb; ++j) {
-        const unsigned rows = unsigned(std::min<uint64_t>(16, a[i].n - (b0 + j) * 16));
-        if (level == CpuLevel::Avx2)
-          storeBlockAvx2(a[i], (b0 + j) * 16, rows, M, acc + j * M * 16);
-        else
-          storeBlock(a[i], (b0 + j) * 16, rows, M, acc + j * M * 16);
-      }
+      for (uint64_t j = 0; j < nb; ++j)
+        K.store(a[i], (b0 + j) * 16, unsigned(std::min<uint64_t>(16, a[i].n - (b0 + j) * 16)), M,
+                acc + j * M * 16);
       gb += nb;
     }
   });
@@ -1445,6 +1466,7 @@ void MmQ4Kernel::runLanesOneToken(const MmQ4Args *a, const Q4Lanes *w, size_t co
   // there are few blocks, so that both threads stay busy to the end: each
   // item stores its groups' products, and the sums over the groups follow
   // in order. With many blocks, items of whole blocks.
+  const LanesKernel &K = lanesKernel(level);
   const std::vector<TokenView> views = tokenViews(P);
   const uint32_t G = P.groups;
   const uint64_t blockBytes = 16 * uint64_t(isa::q4RowBeats(P.k, isa::Sparsity::Dense)) * kBeatBytes;
@@ -1462,14 +1484,8 @@ void MmQ4Kernel::runLanesOneToken(const MmQ4Args *a, const Q4Lanes *w, size_t co
         const size_t i = productOf(firstBlock, gb);
         const uint64_t b = gb - firstBlock[i];
         alignas(64) float acc[16] = {};
-        const unsigned rows = unsigned(std::min<uint64_t>(16, a[i].n - b * 16));
-        if (level == CpuLevel::Avx2) {
-          lanesBlockAvx2(w[i].data + b * blockBytes, views[0], 0, G, acc, nullptr);
-          storeBlockAvx2(a[i], b * 16, rows, 1, acc);
-        } else {
-          lanesBlock<1>(w[i].data + b * blockBytes, views.data(), 0, G, acc, nullptr);
-          storeBlock(a[i], b * 16, rows, 1, acc);
-        }
+        K.one(w[i].data + b * blockBytes, views.data(), 0, G, acc, nullptr);
+        K.store(a[i], b * 16, unsigned(std::min<uint64_t>(16, a[i].n - b * 16)), 1, acc);
       }
     });
     return;
@@ -1485,25 +1501,15 @@ void MmQ4Kernel::runLanesOneToken(const MmQ4Args *a, const Q4Lanes *w, size_t co
       const uint64_t gb = item / chunks; // block over all the products
       const size_t i = productOf(firstBlock, gb);
       const uint32_t g0 = uint32_t(item % chunks) * chunk, g1 = std::min(G, g0 + chunk);
-      const uint8_t *blk = w[i].data + (gb - firstBlock[i]) * blockBytes;
-      float *out = prods.data() + (gb * G + g0) * 16;
-      if (level == CpuLevel::Avx2)
-        lanesBlockAvx2(blk, views[0], g0, g1, nullptr, out);
-      else
-        lanesBlock<1>(blk, views.data(), g0, g1, nullptr, out);
+      K.one(w[i].data + (gb - firstBlock[i]) * blockBytes, views.data(), g0, g1, nullptr,
+            prods.data() + (gb * G + g0) * 16);
     }
   });
   for (size_t i = 0; i < count; ++i) {
     for (uint64_t b = 0; b < firstBlock[i + 1] - firstBlock[i]; ++b) {
       alignas(64) float acc[16];
-      const unsigned rows = unsigned(std::min<uint64_t>(16, a[i].n - b * 16));
-      if (level == CpuLevel::Avx2) {
-        sumProductsAvx2(prods.data() + (firstBlock[i] + b) * G * 16, G, acc);
-        storeBlockAvx2(a[i], b * 16, rows, 1, acc);
-      } else {
-        sumProducts(prods.data() + (firstBlock[i] + b) * G * 16, G, acc);
-        storeBlock(a[i], b * 16, rows, 1, acc);
-      }
+      K.sum(prods.data() + (firstBlock[i] + b) * G * 16, G, acc);
+      K.store(a[i], b * 16, unsigned(std::min<uint64_t>(16, a[i].n - b * 16)), 1, acc);
     }
   }
 #else
