@@ -33,6 +33,7 @@
 #include "llvm/ADT/DenseMap.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <map>
 #include <tuple>
@@ -773,8 +774,7 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
     if (auto it = lastRows.find(key); it != lastRows.end())
       return it->second;
     const uint32_t blocks = uint32_t(blocksOf(v.channels));
-    if (blocks > plan.ddrRowBeats)
-      return op->emitError("prefill_last: an operand is wider than the DDR row");
+    assert(blocks <= plan.ddrRowBeats && "the DDR row holds the widest activation");
     uint64_t row = arena.alloc(blocks);
     if (row == ~0ull)
       return op->emitError() << "activations do not fit ABUF at " << S << " tokens";

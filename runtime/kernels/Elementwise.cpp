@@ -64,13 +64,19 @@ EDGELLM_AVX512 inline __m512 expLanes(__m512 x) {
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), e, x);
 }
 
-/// treeSum16 of one vector: s[j] += s[j + w] for w = 8, 4, 2, 1.
-EDGELLM_AVX512 inline float tree16(__m512 v) {
-  __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+/// treeSum16 of the 16 lanes lo (0-7), hi (8-15): s[j] += s[j + w] for w
+/// = 8, 4, 2, 1.
+EDGELLM_AVX2 inline float tree16x2(__m256 lo, __m256 hi) {
+  __m256 s8 = _mm256_add_ps(lo, hi);
   __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
   __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
   __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
   return _mm_cvtss_f32(s1);
+}
+
+/// treeSum16 of one vector.
+EDGELLM_AVX512 inline float tree16(__m512 v) {
+  return tree16x2(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
 }
 
 EDGELLM_AVX512 bool rowAvx512(EwKind kind, const uint8_t *a, uint64_t aStride, const uint8_t *b,
@@ -201,15 +207,6 @@ EDGELLM_AVX2 inline __m256 expLanes8(__m256 x) {
   e = _mm256_blendv_ps(e, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, _mm256_set1_ps(100.0f), _CMP_GT_OQ));
   e = _mm256_blendv_ps(e, _mm256_setzero_ps(), _mm256_cmp_ps(x, _mm256_set1_ps(-110.0f), _CMP_LT_OQ));
   return _mm256_blendv_ps(e, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
-}
-
-/// tree16 of the 16 lanes lo (0-7), hi (8-15).
-EDGELLM_AVX2 inline float tree16x2(__m256 lo, __m256 hi) {
-  __m256 s8 = _mm256_add_ps(lo, hi);
-  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-  __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-  return _mm_cvtss_f32(s1);
 }
 
 /// All-ones in the lanes of half h (0: lanes 0-7, 1: 8-15) below `count`.

@@ -384,11 +384,9 @@ struct MmQ4Kernel::Prepared {
         pl[kQuantGroup + s] = int8_t(d1);
         pl[2 * kQuantGroup + s] = int8_t(d2);
         // Bits shifted out below the guard bits: the term is not w * X.
-        Corr c;
         if (shift > isa::kAlignGuardBits &&
-            ((uint64_t(sig) << isa::kAlignGuardBits) & ((uint64_t(1) << std::min(shift, 40u)) - 1)) &&
-            correctionTable(sig, shift, neg, X, i, c))
-          out.push_back(c);
+            ((uint64_t(sig) << isa::kAlignGuardBits) & ((uint64_t(1) << std::min(shift, 40u)) - 1)))
+          addCorrection(x, i, shift, X, out);
       }
       sumX[gi] = sum;
       count[g - g0] = uint32_t(out.size() - before);
@@ -1548,18 +1546,8 @@ inline void finish(const MmF16Args &a, uint64_t i, uint64_t j, float acc) {
 }
 
 #ifdef EDGELLM_X86
-/// treeSum16 of one vector: s[j] += s[j + 8], then 4, 2, 1.
-EDGELLM_AVX512 inline float tree16(__m512 v) {
-  __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v),
-                            _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-  __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-  return _mm_cvtss_f32(s1);
-}
-
-/// The treeSum16 of each of 16 vectors at once: lane c = tree16(p[c]).
-/// Every addition is one of tree16's (lanes l and l + w of one vector, w =
+/// The treeSum16 of each of 16 vectors at once: lane c = treeSum16 of p[c].
+/// Every addition is one of treeSum16's (lanes l and l + w of one vector, w =
 /// 8, 4, 2, 1), the vectors packed two by two between the steps.
 EDGELLM_AVX512 inline __m512 tree16x16(const __m512 p[16]) {
   __m512 u[8], v[4], w[2];
@@ -1640,7 +1628,7 @@ EDGELLM_AVX512 void mmF16RowsAvx512(const MmF16Args &a, uint64_t i, uint64_t j0,
 }
 
 /// tree16x16 for 8 vectors of 16 lanes (p[c] = lanes 0-7, lanes 8-15 of
-/// column c): lane c = tree16 of column c, with the same additions.
+/// column c): lane c = treeSum16 of column c, with the same additions.
 EDGELLM_AVX2 inline __m256 tree16x8(const __m256 lo[8], const __m256 hi[8]) {
   __m256 u[8], v[4], w[2];
   for (unsigned c = 0; c < 8; ++c) // w = 8
