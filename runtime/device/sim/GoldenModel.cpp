@@ -775,8 +775,7 @@ bool GoldenModel::executeFast(const isa::Instruction &in) {
             if (lanesOut_.size() <= idx)
               lanesOut_.resize(idx + 1);
             LanesOut &o = lanesOut_[idx];
-            o.buf = mq.y_buf, o.addr = mq.y_addr, o.stride = mq.y_stride;
-            o.blocks = (uint64_t(mq.n) + kLanes - 1) / kLanes, o.m = mq.m;
+            o.buf = mq.y_buf, o.addr = mq.y_addr;
             o.data.resize(yBeats * kBeatBytes);
             a.y = o.data.data();
             lanesArgs_.push_back(a);
@@ -862,14 +861,15 @@ void GoldenModel::flushLanes() {
       continue;
     }
     const LanesOut &o = lanesOut_[size_t(st.product)];
+    const kernels::MmQ4Args &a = lanesArgs_[size_t(st.product)];
     uint8_t *y = bufs_[o.buf].writeSpan(o.addr * kBeatBytes, o.data.size());
-    if (o.stride == o.m) {
+    if (a.yStride == a.m) {
       std::memcpy(y, o.data.data(), o.data.size());
       continue;
     }
-    for (uint64_t b = 0; b < o.blocks; ++b)
-      std::memcpy(y + b * o.stride * kBeatBytes, o.data.data() + b * o.stride * kBeatBytes,
-                  o.m * kBeatBytes);
+    for (uint64_t b = 0; b < (uint64_t(a.n) + kLanes - 1) / kLanes; ++b)
+      std::memcpy(y + b * a.yStride * kBeatBytes, o.data.data() + b * a.yStride * kBeatBytes,
+                  a.m * kBeatBytes);
   }
   lanesArgs_.clear();
   lanesW_.clear();

@@ -127,10 +127,11 @@ private:
   std::vector<kernels::MmQ4Args> lanesArgs_;
   std::vector<kernels::Q4Lanes> lanesW_;
   /// A pending product's output, computed into `data` (laid out as its Y
-  /// span) and copied into Y (beats block * stride + m) at the flush.
+  /// span; the product's MmQ4Args give its stride, tokens and channels) and
+  /// copied into Y (buffer `buf`, beat `addr`) at the flush.
   struct LanesOut {
     uint32_t buf = 0;
-    uint64_t addr = 0, stride = 0, blocks = 0, m = 0;
+    uint64_t addr = 0;
     std::vector<uint8_t> data;
   };
   std::vector<LanesOut> lanesOut_; ///< the first lanesArgs_.size() are in use
