@@ -36,13 +36,49 @@ using isa::kLanes;
 using isa::kQuantBlock;
 using isa::kQuantGroup;
 
+/// Every level, highest first.
+static constexpr CpuLevel kCpuLevels[] = {CpuLevel::Avx512, CpuLevel::Avx2, CpuLevel::Scalar};
+
+/// EDGELLM_KERNELS: the highest level asked for (unset or empty: Avx512);
+/// false for an unknown value.
+static bool requestedCpuLevel(CpuLevel &cap, const char *&value) {
+  value = std::getenv("EDGELLM_KERNELS");
+  cap = CpuLevel::Avx512;
+  if (!value || !*value)
+    return true;
+  for (CpuLevel l : kCpuLevels)
+    if (std::strcmp(value, cpuLevelSetting(l)) == 0) {
+      cap = l;
+      return true;
+    }
+  return false;
+}
+
+const char *kernels::cpuLevelSetting(CpuLevel l) {
+  return l == CpuLevel::Avx512 ? "avx512" : l == CpuLevel::Avx2 ? "avx2" : "scalar";
+}
+
+bool kernels::checkCpuLevelSetting(std::string &error) {
+  CpuLevel cap;
+  const char *v;
+  if (requestedCpuLevel(cap, v))
+    return true;
+  error = "EDGELLM_KERNELS must be one of";
+  for (CpuLevel l : kCpuLevels)
+    error += std::string(l == CpuLevel::Avx512 ? " " : ", ") + cpuLevelSetting(l);
+  error += std::string(", not '") + v + "'";
+  return false;
+}
+
 CpuLevel kernels::detectCpuLevel() {
-  const char *env = std::getenv("EDGELLM_KERNELS");
-  if (env && std::strcmp(env, "scalar") == 0)
+  CpuLevel cap;
+  const char *value;
+  requestedCpuLevel(cap, value); // (an unknown value: checkCpuLevelSetting reports it)
+  if (cap == CpuLevel::Scalar)
     return CpuLevel::Scalar;
 #ifdef EDGELLM_X86
   __builtin_cpu_init();
-  if (!(env && std::strcmp(env, "avx2") == 0) && __builtin_cpu_supports("avx512f") &&
+  if (cap == CpuLevel::Avx512 && __builtin_cpu_supports("avx512f") &&
       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
       __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512dq") &&
       __builtin_cpu_supports("avx512vbmi"))

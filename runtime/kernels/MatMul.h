@@ -30,6 +30,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace edgellm::kernels {
@@ -43,6 +44,10 @@ enum class CpuLevel { Scalar, Avx2, Avx512 };
 /// EDGELLM_KERNELS=avx2 asks for a lower one.
 CpuLevel detectCpuLevel();
 const char *cpuLevelName(CpuLevel l);
+/// The EDGELLM_KERNELS value that caps the kernels at level `l`.
+const char *cpuLevelSetting(CpuLevel l);
+/// False (with `error`) when EDGELLM_KERNELS is set to an unknown value.
+bool checkCpuLevelSetting(std::string &error);
 /// Whether level `l` has the mm_q4 kernel on relaid weights (q4ToLanes).
 inline bool hasLanesKernel(CpuLevel l) { return l != CpuLevel::Scalar; }
 

@@ -87,8 +87,11 @@ bool SimDevice::checkEnvironment(std::string &error) {
     const char *name;
     std::vector<std::string> values;
   };
+  if (!kernels::checkCpuLevelSetting(error)) {
+    error = "sim: " + error;
+    return false;
+  }
   for (const Choice &c : {Choice{"EDGELLM_SIM_KERNELS", {"fast", "reference"}},
-                          Choice{"EDGELLM_KERNELS", {"avx512", "avx2", "scalar"}},
                           Choice{"EDGELLM_SIM_HBM", {"relaid", "stream", "mapped"}}}) {
     const char *v = std::getenv(c.name);
     if (!v || !*v || std::find(c.values.begin(), c.values.end(), v) != c.values.end())
@@ -131,8 +134,8 @@ bool SimDevice::loadHbmImages(const std::vector<ChannelImage> &images,
     }
     perChannel = std::max(perChannel, c.bytes / isa::kBeatBytes);
   }
-  if (!checkEnvironment(error))
-    return false;
+  // (EDGELLM_SIM_HBM's value is checked before the device is made:
+  // checkEnvironment.)
   const char *env = std::getenv("EDGELLM_SIM_HBM");
   const std::string mode = env ? env : "";
   if (images.empty())
