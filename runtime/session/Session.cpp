@@ -167,9 +167,7 @@ std::unique_ptr<Session> Session::open(const std::string &path, std::string &err
 
 bool Session::forward(const std::vector<int32_t> &tokens, bool stepwise,
                       std::vector<float> &logits, std::string &error, bool lastOnly) {
-  const Program &p = stepwise                                                 ? decode_
-                     : lastOnly && prefillLast_.capacity == prefill_.capacity ? prefillLast_
-                                                                              : prefill_;
+  const Program &p = stepwise ? decode_ : lastOnly && hasPrefillLast() ? prefillLast_ : prefill_;
   for (size_t i = 0; i < tokens.size();) {
     uint32_t n = uint32_t(std::min<size_t>(p.capacity, tokens.size() - i));
     if (!run(p, tokens.data() + i, n, logits, error))
@@ -295,7 +293,7 @@ bool Session::generate(const std::vector<int32_t> &prompt, const GenerationOptio
 
 hw::TimingReport Session::modelStep(bool decode, uint32_t past, uint32_t ntok,
                                     bool keepEvents, bool lastOnly) const {
-  const Program &prog = decode ? decode_ : lastOnly && !prefillLast_.code.empty() ? prefillLast_ : prefill_;
+  const Program &prog = decode ? decode_ : lastOnly && hasPrefillLast() ? prefillLast_ : prefill_;
   std::array<uint32_t, isa::kNumRegs> regs{};
   regs[isa::kRegPos] = past;
   regs[isa::kRegPast] = past;

@@ -119,7 +119,7 @@ public:
   bool forward(const std::vector<int32_t> &tokens, bool stepwise, std::vector<float> &logits,
                std::string &error, bool lastOnly = false);
   /// Whether the package has a prefill_last program (older packages, and
-  /// models whose logits are not a streamed linear head, do not).
+  /// models whose last-token program does not fit the device, do not).
   bool hasPrefillLast() const { return !prefillLast_.code.empty(); }
 
 private:
