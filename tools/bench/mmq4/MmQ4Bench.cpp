@@ -12,7 +12,7 @@
 // Each shape is timed over C copies of its weights (default: enough for
 // 512 MB, so that they stream from DRAM as in a decode step and not from
 // the 32 MB L3), each with its own input, as the layers of a step are.
-// By default (AVX-512) the weights are relaid as the simulator keeps them
+// By default (AVX-512 or AVX2) the weights are relaid as the simulator keeps them
 // (kernels::q4ToLanes); --in-place times the kernel on the package rows.
 //
 //===----------------------------------------------------------------------===//
