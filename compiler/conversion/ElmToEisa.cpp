@@ -637,14 +637,30 @@ LogicalResult Lowering::placeWeights() {
   kbufSlot = 2 * dBlocks * L;
   kbufSlots = kbufBeats >= 2 * kbufSlot ? 2 : 1;
 
+  // Every row of a cache (one 16-channel block of K or V) in a pseudo-channel
+  // of its own, so an attention step reads its rows at their combined
+  // bandwidth: caches of B <= 32 rows sit side by side, 32 / B of them at one
+  // offset. A cache of more rows than channels keeps its rows in one channel.
   uint64_t kvBase = roundUp(weightBeatsPerChannel, 4096);
+  uint64_t used = kvBase;
   for (size_t i = 0; i < a.cacheChannels.size(); ++i) {
     KvCacheRegion r;
     r.layer = int(i / 2);
     r.isValue = i % 2;
-    r.beats = uint64_t(blocksOf(a.cacheChannels[i])) * L;
-    uint64_t ch = i % isa::kHbmChannels, off = kvBase + (i / isa::kHbmChannels) * r.beats;
-    if (off + r.beats > isa::kHbmChannelBeats)
+    r.rows = uint64_t(blocksOf(a.cacheChannels[i]));
+    r.rowBeats = L;
+    uint64_t ch, off;
+    if (r.rows <= isa::kHbmChannels) {
+      uint64_t side = isa::kHbmChannels / r.rows;
+      ch = i % side * r.rows, off = kvBase + i / side * L;
+      r.rowStride = isa::kHbmChannelBeats;
+      used = std::max(used, off + L);
+    } else {
+      ch = i % isa::kHbmChannels, off = kvBase + i / isa::kHbmChannels * r.rows * L;
+      r.rowStride = L;
+      used = std::max(used, off + r.rows * L);
+    }
+    if (used > isa::kHbmChannelBeats)
       return func.emitError("weights and KV cache do not fit HBM");
     r.hbmAddr = (ch << 23) + off;
     plan.kvCache.push_back(r);
@@ -1028,12 +1044,13 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
     case Kind::KvAppend: {
       isa::KvAppend k;
       k.src_buf = ABUF, k.src_addr = in[0].addr;
-      k.dst_addr = uint32_t(plan.kvCache[d.cache].hbmAddr);
+      const KvCacheRegion &c = plan.kvCache[d.cache];
+      k.dst_addr = uint32_t(c.hbmAddr);
       k.dst_addr_reg = R2;
       k.rows = uint32_t(blocksOf(d.in[0].channels));
       k.row_len_reg = R3;
       k.src_stride = S;
-      k.dst_stride = uint32_t(L);
+      k.dst_stride = uint32_t(c.rowStride);
       k.hbm_stripe = 1;
       emit(k);
       break;
@@ -1051,11 +1068,11 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
           isa::Load l;
           l.src_mem = uint32_t(isa::ExtMem::Hbm);
           l.dst_buf = KBUF;
-          l.src_addr = uint32_t(c.hbmAddr + uint64_t(g) * dB * L);
+          l.src_addr = uint32_t(c.hbmAddr + uint64_t(g) * dB * c.rowStride);
           l.dst_addr = which ? vAt : kAt;
           l.rows = uint32_t(dB);
           l.row_len_reg = RLen;
-          l.src_stride = uint32_t(L);
+          l.src_stride = uint32_t(c.rowStride);
           l.dst_stride = uint32_t(L);
           l.hbm_stripe = 1;
           emit(l);

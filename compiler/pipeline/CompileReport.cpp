@@ -72,7 +72,8 @@ pipeline::CompileReport pipeline::buildReport(const DevicePlan &plan, const hw::
                                                           isa::kBeatBytes);
   std::vector<uint64_t> kvPerChannel(isa::kHbmChannels, 0);
   for (const KvCacheRegion &r : plan.kvCache)
-    kvPerChannel[r.hbmAddr >> 23] += r.beats * isa::kBeatBytes;
+    for (uint64_t row = 0; row < r.rows; ++row)
+      kvPerChannel[(r.hbmAddr + row * r.rowStride) >> 23] += r.rowBeats * isa::kBeatBytes;
   json channels = json::array();
   for (unsigned c = 0; c < isa::kHbmChannels; ++c)
     channels.push_back({{"channel", c}, {"weight_bytes", perChannel[c]},
@@ -81,7 +82,9 @@ pipeline::CompileReport pipeline::buildReport(const DevicePlan &plan, const hw::
   text += "HBM: " + fmt("%.2f", hbm / 1048576.0) + " MiB of weights, " +
           fmt("%.3f", perChannel[0] / 1048576.0) + " MiB on each of the 32 pseudo-channels; KV " +
           "cache " + std::to_string(plan.kvCache.size()) + " x " +
-          fmt("%.2f", plan.kvCache.empty() ? 0 : plan.kvCache[0].beats * 32 / 1048576.0) +
+          fmt("%.2f", plan.kvCache.empty() ? 0
+                                           : plan.kvCache[0].rows * plan.kvCache[0].rowBeats *
+                                                 isa::kBeatBytes / 1048576.0) +
           " MiB (" + std::to_string(plan.maxContext) + " tokens)\n";
 
   // Programs: instruction counts and the timing model's prediction.
@@ -133,6 +136,28 @@ pipeline::CompileReport pipeline::buildReport(const DevicePlan &plan, const hw::
               fmt("%.1f", tr.hbmUtilisation * 100) + "% of the AXI ceiling\n";
     else
       text += "  timing model: " + tr.error + "\n";
+    // A one-token program's time grows with the cached tokens it attends to:
+    // model it again with a longer context and with a full cache.
+    if (p.tokenCapacity == 1 && tr.ok()) {
+      json sweep = json::array();
+      std::string line;
+      for (uint32_t longer : {1024u, plan.maxContext - 1}) {
+        if (longer <= past || (!sweep.empty() && longer <= sweep.back()["past"].get<uint32_t>()))
+          continue;
+        regs[isa::kRegPos] = regs[isa::kRegPast] = longer;
+        hw::TimingReport lr = hw::simulateTiming(t, p.instructions, regs);
+        if (!lr.ok())
+          break;
+        sweep.push_back({{"past", longer}, {"ns", lr.ns}, {"tokens_per_s", 1e9 / lr.ns},
+                         {"hbm_utilisation", lr.hbmUtilisation}});
+        line += (line.empty() ? "" : ", ") + std::to_string(longer) + ": " +
+                fmt("%.1f", 1e9 / lr.ns) + " tokens/s, HBM " +
+                fmt("%.1f", lr.hbmUtilisation * 100) + "%";
+      }
+      programs.back()["modeled"]["longer_contexts"] = sweep;
+      if (!line.empty())
+        text += "  after more cached tokens: " + line + "\n";
+    }
   }
   j["programs"] = programs;
   return {j.dump(1), text};

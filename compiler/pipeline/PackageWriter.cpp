@@ -433,7 +433,8 @@ bool edgellm::pipeline::writePackage(const DevicePlan &plan, const hw::TargetDes
   json kv = json::array();
   for (const KvCacheRegion &r : plan.kvCache)
     kv.push_back({{"layer", r.layer}, {"kind", r.isValue ? "v" : "k"},
-                  {"hbm_beat", r.hbmAddr}, {"beats", r.beats}});
+                  {"hbm_beat", r.hbmAddr}, {"rows", r.rows}, {"row_beats", r.rowBeats},
+                  {"row_stride", r.rowStride}});
   j["memory"] = {
       {"hbm", hbm},
       {"kv_cache", kv},

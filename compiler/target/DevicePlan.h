@@ -69,11 +69,17 @@ struct DeviceProgram {
   uint64_t abufPeakBeats = 0;        ///< from the activation memory planner
 };
 
+/// One layer's K or V cache, `[rows = kv_heads * head_dim / 16, capacity, 16]`:
+/// row r (a 16-channel block) at `hbmAddr + r * rowStride`. With rowStride =
+/// 2^23 every row is in its own pseudo-channel, so reading the cache runs
+/// `rows` channels in parallel.
 struct KvCacheRegion {
   int layer = 0;
   bool isValue = false;
-  uint64_t hbmAddr = 0;              ///< channel * 2^23 + offset (beats)
-  uint64_t beats = 0;
+  uint64_t hbmAddr = 0;              ///< row 0: channel * 2^23 + offset (beats)
+  uint64_t rows = 0;
+  uint64_t rowBeats = 0;             ///< the capacity in tokens, one beat each
+  uint64_t rowStride = 0;            ///< beats from one row to the next
 };
 
 /// A CPU-side operator of the partition, with its cost, for the report.

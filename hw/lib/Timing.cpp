@@ -46,6 +46,7 @@ std::string checkTarget(const TargetDesc &t) {
                 {"hbm.channel_bits", double(t.hbm.channelBits)},
                 {"hbm.axi_clock_mhz", t.hbm.axiClockMHz},
                 {"hbm.burst_efficiency", t.hbm.burstEfficiency},
+                {"hbm.kv_write_ports", double(t.hbm.kvWritePorts)},
                 {"ddr.bandwidth_gbps", t.ddr.bandwidthGBps},
                 {"ddr.burst_efficiency", t.ddr.burstEfficiency},
                 {"pe.int4_macs_per_cycle", double(t.pe.int4MacsPerCycle)},
@@ -98,15 +99,17 @@ HbmBeats hbmBeats(const TargetDesc &t, uint32_t base, uint32_t rows, uint32_t le
 }
 
 /// HBM: beats of the busiest channel at channel_bits per AXI cycle, derated
-/// by burst_efficiency; read_latency_cycles once per instruction. Returns the
-/// bytes moved.
+/// by burst_efficiency; read_latency_cycles once per instruction. `ports`
+/// AXI ports carry the beats (32 for loads, kv_write_ports for kv_append), so
+/// at least total / ports beats pass one port. Returns the bytes moved.
 uint64_t hbmCost(const TargetDesc &t, uint32_t base, uint32_t rows, uint32_t len,
-                 uint64_t stride, uint32_t stripe, InstructionCost &c) {
+                 uint64_t stride, uint32_t stripe, unsigned ports, InstructionCost &c) {
   HbmBeats b = hbmBeats(t, base, rows, len, stride, stripe);
   if (b.total == 0)
     return 0;
+  uint64_t beats = std::max(b.busiest, ceilDiv(b.total, uint64_t(ports)));
   double cyclesPerBeat = double(kBeatBytes) / (t.hbm.channelBits / 8.0);
-  c.workNs = cyclesToNs(b.busiest * cyclesPerBeat / t.hbm.burstEfficiency, t.hbm.axiClockMHz);
+  c.workNs = cyclesToNs(beats * cyclesPerBeat / t.hbm.burstEfficiency, t.hbm.axiClockMHz);
   c.latencyNs = cyclesToNs(t.hbm.readLatencyCycles, t.hbm.axiClockMHz);
   return b.total * kBeatBytes;
 }
@@ -151,7 +154,8 @@ InstructionCost hw::instructionCost(const TargetDesc &t, const isa::Instruction 
       c.ddrReadBytes = uint64_t(l.rows) * l.row_len * kBeatBytes;
       ddrCost(t, c.ddrReadBytes, c);
     } else {
-      c.hbmReadBytes = hbmCost(t, l.src_addr, l.rows, l.row_len, l.src_stride, l.hbm_stripe, c);
+      c.hbmReadBytes = hbmCost(t, l.src_addr, l.rows, l.row_len, l.src_stride, l.hbm_stripe,
+                              t.hbm.pseudoChannels, c);
     }
     break;
   }
@@ -163,7 +167,8 @@ InstructionCost hw::instructionCost(const TargetDesc &t, const isa::Instruction 
   }
   case Opcode::KvAppend: {
     auto s = as<KvAppend>(in);
-    c.hbmWriteBytes = hbmCost(t, s.dst_addr, s.rows, s.row_len, s.dst_stride, s.hbm_stripe, c);
+    c.hbmWriteBytes = hbmCost(t, s.dst_addr, s.rows, s.row_len, s.dst_stride, s.hbm_stripe,
+                               t.hbm.kvWritePorts, c);
     break;
   }
   case Opcode::MmQ4: {

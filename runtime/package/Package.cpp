@@ -133,3 +133,41 @@ bool package::weightTiles(const nlohmann::json &manifest, std::vector<WeightTile
   }
   return true;
 }
+
+bool package::kvCacheExtents(const nlohmann::json &manifest,
+                             std::array<uint64_t, isa::kHbmChannels> &beatsPerChannel,
+                             std::string &error) {
+  const nlohmann::json *mem = manifest.contains("memory") ? &manifest.at("memory") : nullptr;
+  if (!mem || !mem->contains("kv_cache") || !mem->at("kv_cache").is_array()) {
+    error = "manifest: memory: kv_cache is missing";
+    return false;
+  }
+  for (const nlohmann::json &k : mem->at("kv_cache")) {
+    std::string what = "manifest: memory: kv_cache: layer " +
+                       (k.contains("layer") ? k.at("layer").dump() : std::string("?")) + " " +
+                       k.value("kind", "?") + ": ";
+    for (const char *f : {"hbm_beat", "rows", "row_beats", "row_stride"})
+      if (!k.contains(f) || !k.at(f).is_number_integer() || k.at(f).get<int64_t>() < 0) {
+        error = what + "missing or invalid " + f;
+        return false;
+      }
+    uint64_t at = k.at("hbm_beat"), rows = k.at("rows"), len = k.at("row_beats"),
+             stride = k.at("row_stride");
+    // The ISA's fields bound these; beyond them the products below could wrap.
+    if (at >= uint64_t(isa::kHbmChannels) * isa::kHbmChannelBeats || rows == 0 || rows > 0xffff ||
+        len > isa::kHbmChannelBeats || stride > 0xffffffffull) {
+      error = what + "hbm_beat, rows, row_beats or row_stride out of range";
+      return false;
+    }
+    for (uint64_t r = 0; r < rows; ++r) {
+      uint64_t a = at + r * stride, ch = a / isa::kHbmChannelBeats,
+               end = a % isa::kHbmChannelBeats + len;
+      if (ch >= isa::kHbmChannels || end > isa::kHbmChannelBeats) {
+        error = what + "row " + std::to_string(r) + " lies outside HBM";
+        return false;
+      }
+      beatsPerChannel[ch] = std::max(beatsPerChannel[ch], end);
+    }
+  }
+  return true;
+}

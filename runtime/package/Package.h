@@ -11,9 +11,11 @@
 #define EDGELLM_RUNTIME_PACKAGE_PACKAGE_H
 
 #include "runtime/package/PackageFormat.h"
+#include "edgellm/hw/Isa.h"
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -52,6 +54,13 @@ private:
 /// The INT4 weight tiles of a manifest's weight_map (HBM, int4_rows);
 /// false with `error` naming the entry when one does not add up.
 bool weightTiles(const nlohmann::json &manifest, std::vector<WeightTile> &out, std::string &error);
+
+/// Raises `beatsPerChannel[c]` to the end of every KV-cache row the manifest
+/// places in HBM pseudo-channel c (memory.kv_cache: row r of a region at
+/// `hbm_beat + r * row_stride`, `row_beats` long); false with `error` naming
+/// the region when a field is missing or a row lies outside HBM.
+bool kvCacheExtents(const nlohmann::json &manifest,
+                    std::array<uint64_t, isa::kHbmChannels> &beatsPerChannel, std::string &error);
 
 } // namespace edgellm::package
 

@@ -24,11 +24,11 @@
 namespace edgellm::package {
 
 inline constexpr char kMagic[8] = {'E', 'L', 'M', 'P', 'K', 'G', '\r', '\n'};
-inline constexpr uint16_t kFormatMajor = 1; ///< a reader accepts only its own major
+inline constexpr uint16_t kFormatMajor = 2; ///< a reader accepts only its own major
 inline constexpr uint16_t kFormatMinor = 0;
 inline constexpr uint64_t kHeaderBytes = 64;
 inline constexpr uint64_t kSectionAlign = 4096;
-inline constexpr const char *kManifestSchema = "edgellm-package/1";
+inline constexpr const char *kManifestSchema = "edgellm-package/2";
 
 /// Header, little-endian:
 ///   0  magic[8]        "ELMPKG\r\n"

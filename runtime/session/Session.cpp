@@ -88,13 +88,9 @@ std::unique_ptr<Session> Session::open(const std::string &path, std::string &err
       hbm.push_back({unsigned(ch), b.data, b.size});
       hbmBeats[ch] = std::max(hbmBeats[ch], beats);
     }
-    for (const json &k : mem.at("kv_cache")) {
-      uint64_t a = k.at("hbm_beat"), beats = k.at("beats");
-      uint64_t ch = a >> 23, end = (a & (isa::kHbmChannelBeats - 1)) + beats;
-      if (ch >= isa::kHbmChannels || end > isa::kHbmChannelBeats)
-        return fail("manifest: memory: kv_cache: a region lies outside HBM");
-      hbmBeats[ch] = std::max(hbmBeats[ch], end);
-    }
+    std::string kvError;
+    if (!package::kvCacheExtents(m, hbmBeats, kvError))
+      return fail(kvError);
     uint64_t ddrBeats = std::max<uint64_t>(s->inputBeat_ + mem.at("input").at("beats").get<uint64_t>(),
                                            s->logitsBeat_ + mem.at("logits").at("beats").get<uint64_t>());
     for (const json &d : mem.at("ddr"))

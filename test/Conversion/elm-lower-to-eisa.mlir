@@ -23,11 +23,13 @@
 // Rotary embedding in place: Q (2 heads at channel 0), K (1 head at channel 32).
 // CHECK-NEXT: eisa.rope (x_buf = abuf, x_addr = 0x40, {{.*}}y_addr = 0x40, {{.*}}heads = 2, head_dim = 16, rot_dim = 8, pairs = interleaved)
 // CHECK-NEXT: eisa.rope [signal_next] (x_buf = abuf, x_addr = 0x60, {{.*}}heads = 1, head_dim = 16, rot_dim = 8,
-// The KV cache: K and V appended at R2, read back (R5 tokens) through relaying syncs.
-// CHECK-NEXT: eisa.kv_append [wait_prev, signal_prev] (src_buf = abuf, src_addr = 0x60, {{.*}}dst_addr = 0x1000, dst_addr_reg = r2, rows = 1, row_len = 0, row_len_reg = r3, src_stride = 16, dst_stride = 16, hbm_stripe = 1)
+// The KV cache: K and V appended at R2, read back (R5 tokens) through relaying
+// syncs. Each row of a cache (a 16-channel block) is in a pseudo-channel of its
+// own (row stride 2^23 beats): K in channel 0, V in channel 1.
+// CHECK-NEXT: eisa.kv_append [wait_prev, signal_prev] (src_buf = abuf, src_addr = 0x60, {{.*}}dst_addr = 0x1000, dst_addr_reg = r2, rows = 1, row_len = 0, row_len_reg = r3, src_stride = 16, dst_stride = 8388608, hbm_stripe = 1)
 // CHECK-NEXT: eisa.kv_append [signal_prev] (src_buf = abuf, src_addr = 0x70, {{.*}}dst_addr = 0x801000, dst_addr_reg = r2,
 // CHECK-NEXT: eisa.sync [wait_next, signal_prev]
-// CHECK-NEXT: eisa.load [wait_next, signal_next] (src_mem = hbm, dst_buf = kbuf, src_addr = 0x1000, {{.*}}row_len = 0, row_len_reg = r5, src_stride = 16, dst_stride = 16, hbm_stripe = 1)
+// CHECK-NEXT: eisa.load [wait_next, signal_next] (src_mem = hbm, dst_buf = kbuf, src_addr = 0x1000, {{.*}}row_len = 0, row_len_reg = r5, src_stride = 8388608, dst_stride = 16, hbm_stripe = 1)
 // CHECK-NEXT: eisa.sync [wait_next, signal_prev]
 // CHECK-NEXT: eisa.load [wait_next, signal_next] (src_mem = hbm, dst_buf = kbuf, src_addr = 0x801000, {{.*}}dst_addr = 0x10,
 // Per head: scores (alpha = scale), causal softmax after the past, P.V into the head's channels.

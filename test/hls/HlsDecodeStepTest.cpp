@@ -67,10 +67,8 @@ public:
       uint64_t ch = h.at("channel"), end = h.at("beat").get<uint64_t>() + h.at("beats").get<uint64_t>();
       hbm[ch] = std::max(hbm[ch], end);
     }
-    for (const json &kv : mem.at("kv_cache")) {
-      uint64_t at = kv.at("hbm_beat"), end = (at & (isa::kHbmChannelBeats - 1)) + kv.at("beats").get<uint64_t>();
-      hbm[at >> 23] = std::max(hbm[at >> 23], end);
-    }
+    if (!package::kvCacheExtents(m, hbm, error))
+      return false;
     uint64_t ddr = 0;
     for (const json &d : mem.at("ddr"))
       ddr = std::max(ddr, d.at("beat").get<uint64_t>() + d.at("beats").get<uint64_t>());

@@ -142,3 +142,37 @@ TEST(Package, WeightTilesFromTheWeightMap) {
   m["weight_map"][0]["beat"] = 65;
   EXPECT_FALSE(edgellm::package::weightTiles(m, tiles, error));
 }
+
+TEST(Package, KvCacheRowsInTheirChannels) {
+  // K of layer 3: 4 rows of 100 beats, one pseudo-channel each from channel
+  // 2 (offset 500); V: 2 rows in one channel, 100 beats apart.
+  constexpr uint64_t C = edgellm::isa::kHbmChannelBeats;
+  nlohmann::json m = {
+      {"memory",
+       {{"kv_cache",
+         {{{"layer", 3}, {"kind", "k"}, {"hbm_beat", 2 * C + 500}, {"rows", 4},
+           {"row_beats", 100}, {"row_stride", C}},
+          {{"layer", 3}, {"kind", "v"}, {"hbm_beat", 7 * C + 1000}, {"rows", 2},
+           {"row_beats", 100}, {"row_stride", 100}}}}}}};
+  std::array<uint64_t, edgellm::isa::kHbmChannels> beats{};
+  beats[3] = 700; // already higher (a weight image): kept
+  std::string error;
+  ASSERT_TRUE(edgellm::package::kvCacheExtents(m, beats, error)) << error;
+  EXPECT_EQ(beats[1], 0u);
+  EXPECT_EQ(beats[2], 600u);
+  EXPECT_EQ(beats[3], 700u);
+  EXPECT_EQ(beats[4], 600u);
+  EXPECT_EQ(beats[5], 600u);
+  EXPECT_EQ(beats[6], 0u);
+  EXPECT_EQ(beats[7], 1200u);
+  // A row past channel 31, a row past the end of its channel, a missing field.
+  m["memory"]["kv_cache"][0]["hbm_beat"] = 30 * C;
+  EXPECT_FALSE(edgellm::package::kvCacheExtents(m, beats, error));
+  EXPECT_NE(error.find("layer 3 k: row 2 lies outside HBM"), std::string::npos) << error;
+  m["memory"]["kv_cache"][0]["hbm_beat"] = 2 * C + C - 50;
+  EXPECT_FALSE(edgellm::package::kvCacheExtents(m, beats, error));
+  EXPECT_NE(error.find("row 0 lies outside HBM"), std::string::npos) << error;
+  m["memory"]["kv_cache"][0].erase("row_stride");
+  EXPECT_FALSE(edgellm::package::kvCacheExtents(m, beats, error));
+  EXPECT_NE(error.find("row_stride"), std::string::npos) << error;
+}

@@ -261,6 +261,42 @@ TEST(Timing, HbmStripingByHand) {
   EXPECT_NEAR(loads[1].endNs - loads[0].endNs, ns(100 / 0.76, 280), 1e-6);
 }
 
+// The KV cache: 8 rows of 100 beats, each in a pseudo-channel of its own
+// (row stride 2^23). Reading them runs the 8 channels in parallel (100 beats);
+// appending goes through the kv_write_ports = 1 dedicated port (800 beats).
+TEST(Timing, KvCacheRowsInTheirOwnChannels) {
+  hw::TargetDesc t = vcu128();
+  ASSERT_EQ(t.hbm.kvWritePorts, 1u);
+  Load l;
+  l.src_mem = uint32_t(ExtMem::Hbm);
+  l.dst_buf = uint32_t(Buf::Kbuf);
+  l.src_addr = 5000;
+  l.rows = 8;
+  l.row_len = 100;
+  l.src_stride = kHbmChannelBeats;
+  l.dst_stride = 100;
+  KvAppend a;
+  a.src_buf = uint32_t(Buf::Abuf);
+  a.dst_addr = 5000;
+  a.rows = 8;
+  a.row_len = 100;
+  a.src_stride = 100;
+  a.dst_stride = kHbmChannelBeats;
+  TimingReport read = simulateTiming(t, {toInstruction(l), end()}, kNoRegs);
+  TimingReport write = simulateTiming(t, {toInstruction(a), end()}, kNoRegs);
+  ASSERT_TRUE(read.ok() && write.ok()) << read.error << write.error;
+  const double lat = ns(64, 280), eff = t.hbm.burstEfficiency;
+  EXPECT_NEAR(read.busyNs[hw::kEngineLoad], lat + ns(100 / eff, 280), 1e-6);
+  EXPECT_NEAR(write.busyNs[hw::kEngineStore], lat + ns(800 / eff, 280), 1e-6);
+  EXPECT_EQ(read.hbmReadBytes, 800u * 32);
+  EXPECT_EQ(write.hbmWriteBytes, 800u * 32);
+  // The same rows 100 beats apart in one channel: 800 beats either way.
+  l.src_stride = 100;
+  TimingReport oneChannel = simulateTiming(t, {toInstruction(l), end()}, kNoRegs);
+  ASSERT_TRUE(oneChannel.ok());
+  EXPECT_NEAR(oneChannel.busyNs[hw::kEngineLoad], lat + ns(800 / eff, 280), 1e-6);
+}
+
 // mm_q4: M x N x K / 4096 MACs per cycle (only stored non-zeros with
 // sparsity) + 4 pipeline stages at 280 MHz; mm_f16 at 1024 MACs per cycle.
 TEST(Timing, PeArrayCosts) {
