@@ -34,6 +34,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import zlib
 
 import numpy as np
 
@@ -198,6 +199,21 @@ def main():
         p = run([args.run, bad, "--tokens", "1"])
         check(p.returncode == 1 and "checksum mismatch" in p.stderr,
               f"flipped byte: {p.stderr.strip()}")
+        # A package of format 1.x (before the KV cache was described by its
+        # rows): refused by its version, with the header's CRC made right.
+        old = bytearray(data)
+        old[8:10] = (1).to_bytes(2, "little")
+        old[12:16] = b"\0\0\0\0"
+        old[12:16] = (zlib.crc32(bytes(old[:64])) & 0xFFFFFFFF).to_bytes(4, "little")
+        open(bad, "wb").write(bytes(old))
+        p = run([args.run, bad, "--tokens", "1"])
+        check(p.returncode == 1 and "package format 1.0 is not supported" in p.stderr,
+              f"format 1.0: {p.stderr.strip()}")
+        p = run([args.run, "--help"])
+        check(p.returncode == 0 and "--prompt TEXT" in p.stdout, f"--help: {p.returncode}")
+        p = run([args.run, good, "--tokens", "1", "--bogus"])
+        check(p.returncode == 2 and "unknown option --bogus" in p.stderr,
+              f"--bogus: {p.stderr.strip()}")
         p = run([args.run, good, "--tokens", "99999"])
         check(p.returncode == 1 and "outside the vocabulary" in p.stderr,
               f"bad token: {p.stderr.strip()}")

@@ -38,14 +38,39 @@
 
 using namespace edgellm;
 
+static const char kUsage[] =
+    "usage: edgellm-run PKG (--prompt TEXT [--raw] | --chat | --tokens 1,2,3 "
+    "[--logits-out F.npy [--last]] [--stepwise] [--generate N])\n"
+    "       [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
+    "       [--repetition-penalty R] [--seed S] [--stats] [--trace F.json]\n"
+    "       [--device=sim|xrt [--xclbin=F.xclbin] [--device-index=N]]\n";
+
 static int usage() {
-  std::fprintf(stderr,
-               "usage: edgellm-run PKG (--prompt TEXT [--raw] | --chat | --tokens 1,2,3 "
-               "[--logits-out F.npy [--last]] [--stepwise] [--generate N])\n"
-               "       [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
-               "       [--repetition-penalty R] [--seed S] [--stats] [--trace F.json]\n"
-               "       [--device=sim|xrt [--xclbin=F.xclbin] [--device-index=N]]\n");
+  std::fputs(kUsage, stderr);
   return 2;
+}
+
+static int help() {
+  std::fputs(kUsage, stdout);
+  std::fputs(
+      "\nRuns a package from edgellm-compile on the simulator (default) or a board.\n"
+      "  --prompt TEXT        answer one chat turn, streaming the text (--raw: no chat format)\n"
+      "  --chat               interactive chat with history (/reset clears it; an empty\n"
+      "                       line, /quit or end of input leaves)\n"
+      "  --tokens 1,2,3       teacher-forced token ids: --logits-out writes float32 logits\n"
+      "                       [tokens, vocab] (.npy; --last: the last row only), --stepwise\n"
+      "                       runs them through the decode program one at a time,\n"
+      "                       --generate N continues greedily and prints the ids\n"
+      "  --max-tokens N       stop after N new tokens (and at eos)\n"
+      "  --temperature T, --top-k K, --top-p P, --repetition-penalty R, --seed S\n"
+      "                       sampling (temperature 0: greedy)\n"
+      "  --stats              host tokens/s, modeled device tokens/s and HBM use\n"
+      "  --trace F.json       Chrome/Perfetto trace of the modeled device run\n"
+      "  --device=sim|xrt     the built-in simulator, or a board through XRT\n"
+      "                       (--xclbin=F.xclbin, --device-index=N)\n"
+      "Environment variables (threads, kernel level, simulator modes): docs/user-guide.md.\n",
+      stdout);
+  return 0;
 }
 
 static bool writeNpy(const std::string &path, const std::vector<float> &data, size_t rows,
@@ -180,6 +205,8 @@ int main(int argc, char **argv) {
       raw = true;
     else if (a == "--stats")
       stats = true;
+    else if (a == "--help" || a == "-h")
+      return help();
     else if (a.rfind("--", 0) == 0) {
       std::fprintf(stderr, "edgellm-run: error: unknown option %s\n", a.c_str());
       return usage();
