@@ -1192,13 +1192,22 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
   bounds[RLast] = S;
   bounds[RLastPos] = uint32_t(L);
   std::string error;
+  // Half the WBUF slots stream the next weights while a K/V load waits for
+  // the previous group's attention; the other half stay free to run ahead
+  // through the last group's attention.
+  std::vector<uint32_t> order;
+  if (hoistWeightLoads(code, bounds, wbufSlots / 2, order, error) == ~0u)
+    return func.emitError() << "scheduling " << name << ": " << error;
+  std::vector<uint32_t> movedTo(order.size());
+  for (uint32_t i = 0; i < order.size(); ++i)
+    movedTo[order[i]] = i;
   ScheduleStats stats;
   std::vector<uint32_t> newIndex; // relay syncs move instructions down
   if (!insertTokens(code, bounds, prog.instructions, error, &stats, &newIndex))
     return func.emitError() << "scheduling " << name << ": " << error;
   for (ProgramRegion &r : regions) {
-    r.first = newIndex[r.first];
-    r.last = newIndex[r.last];
+    r.first = newIndex[movedTo[r.first]];
+    r.last = newIndex[movedTo[r.last]];
   }
   prog.regions = regions;
   prog.abufPeakBeats = arena.peak;

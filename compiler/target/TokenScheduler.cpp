@@ -318,6 +318,88 @@ bool edgellm::target::insertTokens(const std::vector<isa::Instruction> &program,
   return tokensBalanced(out, error);
 }
 
+unsigned edgellm::target::hoistWeightLoads(std::vector<isa::Instruction> &program,
+                                           const RegisterBounds &regMax, unsigned maxHoist,
+                                           std::vector<uint32_t> &order, std::string &error) {
+  const size_t n = program.size();
+  order.resize(n);
+  for (size_t i = 0; i < n; ++i)
+    order[i] = uint32_t(i);
+  if (maxHoist == 0)
+    return 0;
+  std::vector<Access> access(n);
+  for (size_t i = 0; i < n; ++i)
+    if (!accessOf(program[i], regMax, access[i], error))
+      return ~0u;
+  auto queueOf = [&](size_t i) { return program[i].spec().queue; };
+  auto isWeightLoad = [&](size_t i) {
+    const isa::Instruction &in = program[i];
+    if (in.opcode != Opcode::Load)
+      return false;
+    Fields f(in, regMax);
+    return f.get("src_mem") == uint32_t(isa::ExtMem::Hbm) &&
+           f.get("dst_buf") == uint32_t(isa::Buf::Wbuf);
+  };
+  std::vector<size_t> idx(n); // the result, as indices into program
+  for (size_t i = 0; i < n; ++i)
+    idx[i] = i;
+  unsigned moved = 0;
+  size_t prevLoad = SIZE_MAX; // position in idx of the previous load
+  for (size_t pos = 0; pos < idx.size(); ++pos) {
+    size_t y = idx[pos];
+    if (queueOf(y) != Queue::Load)
+      continue;
+    // Does y wait for a compute or store instruction after the previous load?
+    bool stalls = false;
+    for (size_t q = prevLoad == SIZE_MAX ? 0 : prevLoad + 1; q < pos && !stalls; ++q)
+      stalls = queueOf(idx[q]) == Queue::Compute && conflict(access[idx[q]], access[y]);
+    prevLoad = pos;
+    if (!stalls || isWeightLoad(y))
+      continue;
+    // The weight loads after y, in order, that can move up to just before it.
+    std::vector<size_t> take; // positions in idx
+    for (size_t q = pos + 1; q < idx.size() && take.size() < maxHoist; ++q) {
+      size_t x = idx[q];
+      if (queueOf(x) == Queue::Dispatch)
+        break;
+      if (!isWeightLoad(x))
+        continue;
+      bool blocked = false;
+      for (size_t r = pos; r < q && !blocked; ++r)
+        blocked = conflict(access[idx[r]], access[x]);
+      if (blocked)
+        break;
+      take.push_back(q);
+    }
+    if (take.empty())
+      continue;
+    std::vector<size_t> next;
+    next.reserve(idx.size());
+    next.insert(next.end(), idx.begin(), idx.begin() + long(pos));
+    for (size_t q : take)
+      next.push_back(idx[q]);
+    for (size_t q = pos, t = 0; q < idx.size(); ++q) {
+      if (t < take.size() && take[t] == q) {
+        ++t;
+        continue;
+      }
+      next.push_back(idx[q]);
+    }
+    moved += unsigned(take.size());
+    prevLoad = pos + take.size(); // y, now after the moved loads
+    pos = prevLoad;
+    idx.swap(next);
+  }
+  std::vector<isa::Instruction> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(program[idx[i]]);
+    order[i] = uint32_t(idx[i]);
+  }
+  program.swap(out);
+  return moved;
+}
+
 bool edgellm::target::tokensBalanced(const std::vector<isa::Instruction> &program,
                                      std::string &error) {
   // FIFOs: load->compute, compute->load, compute->store, store->compute.

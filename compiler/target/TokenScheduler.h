@@ -41,6 +41,18 @@ bool insertTokens(const std::vector<isa::Instruction> &program, const RegisterBo
                   std::vector<isa::Instruction> &out, std::string &error,
                   ScheduleStats *stats = nullptr, std::vector<uint32_t> *indexMap = nullptr);
 
+/// Lets weight tiles stream while the load queue would otherwise stand still.
+/// The load queue runs in order, so a load that must wait for a compute
+/// instruction placed after the previous load (a K/V load into the KBUF slot
+/// the previous group's attention still reads) holds back every load behind
+/// it, and HBM idles through that attention. This moves up to `maxHoist` of
+/// the weight-tile loads (HBM to WBUF) that follow such a load to just before
+/// it, when no instruction they pass touches their memory and no dispatch
+/// instruction (regop, barrier) lies between. `order` gets, for each
+/// instruction of the result, its index in `program`. Returns the tiles moved.
+unsigned hoistWeightLoads(std::vector<isa::Instruction> &program, const RegisterBounds &regMax,
+                          unsigned maxHoist, std::vector<uint32_t> &order, std::string &error);
+
 /// Checks that every FIFO's signals and waits balance (what `end` requires).
 bool tokensBalanced(const std::vector<isa::Instruction> &program, std::string &error);
 
