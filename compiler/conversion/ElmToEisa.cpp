@@ -33,6 +33,7 @@
 #include "llvm/ADT/DenseMap.h"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cmath>
 #include <map>
@@ -639,28 +640,35 @@ LogicalResult Lowering::placeWeights() {
 
   // Every row of a cache (one 16-channel block of K or V) in a pseudo-channel
   // of its own, so an attention step reads its rows at their combined
-  // bandwidth: caches of B <= 32 rows sit side by side, 32 / B of them at one
-  // offset. A cache of more rows than channels keeps its rows in one channel.
+  // bandwidth: a cache of B <= 32 rows takes B neighbouring channels at the
+  // lowest offset free in all of them (ChatGLM2-6B, B = 16: K of a layer in
+  // channels 0-15, V in 16-31, a layer per offset). A cache of more rows than
+  // channels keeps its rows in the least used channel, L apart.
   uint64_t kvBase = roundUp(weightBeatsPerChannel, 4096);
-  uint64_t used = kvBase;
+  std::array<uint64_t, isa::kHbmChannels> freeAt;
+  freeAt.fill(kvBase);
   for (size_t i = 0; i < a.cacheChannels.size(); ++i) {
     KvCacheRegion r;
     r.layer = int(i / 2);
     r.isValue = i % 2;
     r.rows = uint64_t(blocksOf(a.cacheChannels[i]));
     r.rowBeats = L;
-    uint64_t ch, off;
+    uint64_t ch = 0, off = ~0ull;
     if (r.rows <= isa::kHbmChannels) {
-      uint64_t side = isa::kHbmChannels / r.rows;
-      ch = i % side * r.rows, off = kvBase + i / side * L;
+      for (uint64_t c = 0; c + r.rows <= isa::kHbmChannels; ++c) {
+        uint64_t at = *std::max_element(freeAt.begin() + long(c), freeAt.begin() + long(c + r.rows));
+        if (at < off)
+          ch = c, off = at;
+      }
       r.rowStride = isa::kHbmChannelBeats;
-      used = std::max(used, off + L);
+      std::fill(freeAt.begin() + long(ch), freeAt.begin() + long(ch + r.rows), off + L);
     } else {
-      ch = i % isa::kHbmChannels, off = kvBase + i / isa::kHbmChannels * r.rows * L;
+      ch = uint64_t(std::min_element(freeAt.begin(), freeAt.end()) - freeAt.begin());
+      off = freeAt[ch];
       r.rowStride = L;
-      used = std::max(used, off + r.rows * L);
+      freeAt[ch] = off + r.rows * L;
     }
-    if (used > isa::kHbmChannelBeats)
+    if (*std::max_element(freeAt.begin(), freeAt.end()) > isa::kHbmChannelBeats)
       return func.emitError("weights and KV cache do not fit HBM");
     r.hbmAddr = (ch << 23) + off;
     plan.kvCache.push_back(r);

@@ -142,7 +142,8 @@ pipeline::CompileReport pipeline::buildReport(const DevicePlan &plan, const hw::
       json sweep = json::array();
       std::string line;
       for (uint32_t longer : {1024u, plan.maxContext - 1}) {
-        if (longer <= past || (!sweep.empty() && longer <= sweep.back()["past"].get<uint32_t>()))
+        if (longer <= past || longer >= plan.maxContext ||
+            (!sweep.empty() && longer <= sweep.back()["past"].get<uint32_t>()))
           continue;
         regs[isa::kRegPos] = regs[isa::kRegPast] = longer;
         hw::TimingReport lr = hw::simulateTiming(t, p.instructions, regs);

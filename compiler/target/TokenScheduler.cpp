@@ -92,13 +92,22 @@ void hbmRanges(std::vector<Range> &out, uint64_t lo, uint64_t hiStart, uint64_t 
     return;
   uint64_t span = (rows - 1) * stride;
   if (stripe <= 1) {
-    // Linear: every channel the span touches.
-    uint64_t a = lo, b = hiStart + span + len;
-    for (uint64_t ch = a >> 23; ch <= std::min<uint64_t>((b - 1) >> 23, isa::kHbmChannels - 1);
-         ++ch) {
-      uint64_t base = ch << 23;
-      out.push_back({kHbmSpace0 + unsigned(ch), std::max(a, base) - base,
-                     std::min(b, base + isa::kHbmChannelBeats) - base});
+    // Linear: every channel a row touches. A few rows far apart (a KV
+    // cache with a row per channel) each get their own ranges; many rows,
+    // or rows that overlap, the whole span.
+    auto linear = [&](uint64_t a, uint64_t b) {
+      for (uint64_t ch = a >> 23; ch <= std::min<uint64_t>((b - 1) >> 23, isa::kHbmChannels - 1);
+           ++ch) {
+        uint64_t base = ch << 23;
+        out.push_back({kHbmSpace0 + unsigned(ch), std::max(a, base) - base,
+                       std::min(b, base + isa::kHbmChannelBeats) - base});
+      }
+    };
+    if (rows > 1 && rows <= 64 && stride >= (hiStart - lo) + len) {
+      for (uint64_t r = 0; r < rows; ++r)
+        linear(lo + r * stride, hiStart + r * stride + len);
+    } else {
+      linear(lo, hiStart + span + len);
     }
     return;
   }

@@ -143,9 +143,16 @@ bool package::kvCacheExtents(const nlohmann::json &manifest,
     return false;
   }
   for (const nlohmann::json &k : mem->at("kv_cache")) {
+    if (!k.is_object()) {
+      error = "manifest: memory: kv_cache: an entry is not an object";
+      return false;
+    }
     std::string what = "manifest: memory: kv_cache: layer " +
                        (k.contains("layer") ? k.at("layer").dump() : std::string("?")) + " " +
-                       k.value("kind", "?") + ": ";
+                       (k.contains("kind") && k.at("kind").is_string()
+                            ? k.at("kind").get<std::string>()
+                            : std::string("?")) +
+                       ": ";
     for (const char *f : {"hbm_beat", "rows", "row_beats", "row_stride"})
       if (!k.contains(f) || !k.at(f).is_number_integer() || k.at(f).get<int64_t>() < 0) {
         error = what + "missing or invalid " + f;
@@ -155,8 +162,8 @@ bool package::kvCacheExtents(const nlohmann::json &manifest,
              stride = k.at("row_stride");
     // The ISA's fields bound these; beyond them the products below could wrap.
     if (at >= uint64_t(isa::kHbmChannels) * isa::kHbmChannelBeats || rows == 0 || rows > 0xffff ||
-        len > isa::kHbmChannelBeats || stride > 0xffffffffull) {
-      error = what + "hbm_beat, rows, row_beats or row_stride out of range";
+        len > isa::kHbmChannelBeats || stride > 0xffffffffull || (rows > 1 && stride < len)) {
+      error = what + "hbm_beat, rows, row_beats or row_stride out of range (or rows overlap)";
       return false;
     }
     for (uint64_t r = 0; r < rows; ++r) {

@@ -5,7 +5,7 @@
 //
 //   offset 0    header (64 bytes, below)
 //   ...         sections, each at a multiple of 4096 bytes
-//   ...         manifest: UTF-8 JSON (schema "edgellm-package/1")
+//   ...         manifest: UTF-8 JSON (schema "edgellm-package/2")
 //
 //===----------------------------------------------------------------------===//
 

@@ -172,6 +172,14 @@ TEST(Package, KvCacheRowsInTheirChannels) {
   m["memory"]["kv_cache"][0]["hbm_beat"] = 2 * C + C - 50;
   EXPECT_FALSE(edgellm::package::kvCacheExtents(m, beats, error));
   EXPECT_NE(error.find("row 0 lies outside HBM"), std::string::npos) << error;
+  m["memory"]["kv_cache"][0]["hbm_beat"] = 2 * C + 500;
+  m["memory"]["kv_cache"][0]["row_stride"] = 99; // rows 100 long, 99 apart
+  EXPECT_FALSE(edgellm::package::kvCacheExtents(m, beats, error));
+  EXPECT_NE(error.find("rows overlap"), std::string::npos) << error;
+  m["memory"]["kv_cache"][1] = 5;
+  EXPECT_FALSE(edgellm::package::kvCacheExtents(m, beats, error));
+  m["memory"]["kv_cache"][1] = {{"kind", 7}};
+  EXPECT_FALSE(edgellm::package::kvCacheExtents(m, beats, error));
   m["memory"]["kv_cache"][0].erase("row_stride");
   EXPECT_FALSE(edgellm::package::kvCacheExtents(m, beats, error));
   EXPECT_NE(error.find("row_stride"), std::string::npos) << error;

@@ -77,6 +77,35 @@ TEST(TokenScheduler, DisjointMemoryNeedsNoToken) {
   EXPECT_FALSE(out[1].deps.any());
 }
 
+TEST(TokenScheduler, KvRowsInTheirOwnChannelsLeaveTheWeightsFree) {
+  // A KV append of 16 rows, one per pseudo-channel (stride 2^23) at offset
+  // 4096 + R2, and then a weight load from channel 3 below that offset: the
+  // append's footprint is its rows, not the channels' whole span, so no
+  // relay orders the load after it.
+  isa::KvAppend a;
+  a.src_buf = ABUF;
+  a.dst_addr = 4096;
+  a.dst_addr_reg = 2;
+  a.rows = 16;
+  a.row_len = 1;
+  a.src_stride = 1;
+  a.dst_stride = isa::kHbmChannelBeats;
+  ScheduleStats st;
+  std::vector<isa::Instruction> out, prog = {add(0, 1, 2), isa::toInstruction(a),
+                                             load(isa::ExtMem::Hbm, 3 * isa::kHbmChannelBeats,
+                                                  WBUF, 0, 100),
+                                             end()};
+  std::string error;
+  RegisterBounds b{};
+  b[2] = 1024;
+  ASSERT_TRUE(insertTokens(prog, b, out, error, &st)) << error;
+  EXPECT_EQ(st.relays, 0u);
+  // Reading the appended rows (channel 3, offset 4096 + 5) does need it.
+  prog[2] = load(isa::ExtMem::Hbm, 3 * isa::kHbmChannelBeats + 4096 + 5, WBUF, 0, 1);
+  ASSERT_TRUE(insertTokens(prog, b, out, error, &st)) << error;
+  EXPECT_EQ(st.relays, 1u);
+}
+
 TEST(TokenScheduler, OverwritingALoadedBufferWaitsForItsReader) {
   // load W -> add reads W -> load overwrites W: write after read.
   auto out = schedule({ddrLoad(0, WBUF, 0, 1), add(0, 0, 1, WBUF), ddrLoad(8, WBUF, 0, 1),

@@ -68,6 +68,8 @@ static int help() {
       "  --trace F.json       Chrome/Perfetto trace of the modeled device run\n"
       "  --device=sim|xrt     the built-in simulator, or a board through XRT\n"
       "                       (--xclbin=F.xclbin, --device-index=N)\n"
+      "  --sim-random-issue SEED  (testing) the simulator issues the queues in a random\n"
+      "                       order that only the dependency tokens constrain\n"
       "Environment variables (threads, kernel level, simulator modes): docs/user-guide.md.\n",
       stdout);
   return 0;
