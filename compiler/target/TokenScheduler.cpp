@@ -358,7 +358,7 @@ unsigned edgellm::target::hoistWeightLoads(std::vector<isa::Instruction> &progra
     size_t y = idx[pos];
     if (queueOf(y) != Queue::Load)
       continue;
-    // Does y wait for a compute or store instruction after the previous load?
+    // Does y wait for a compute instruction placed after the previous load?
     bool stalls = false;
     for (size_t q = prevLoad == SIZE_MAX ? 0 : prevLoad + 1; q < pos && !stalls; ++q)
       stalls = queueOf(idx[q]) == Queue::Compute && conflict(access[idx[q]], access[y]);
