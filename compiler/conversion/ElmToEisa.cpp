@@ -1055,7 +1055,7 @@ LogicalResult Lowering::generate(const std::string &name, uint32_t S, DeviceProg
       const KvCacheRegion &c = plan.kvCache[d.cache];
       k.dst_addr = uint32_t(c.hbmAddr);
       k.dst_addr_reg = R2;
-      k.rows = uint32_t(blocksOf(d.in[0].channels));
+      k.rows = uint32_t(c.rows);
       k.row_len_reg = R3;
       k.src_stride = S;
       k.dst_stride = uint32_t(c.rowStride);

@@ -297,12 +297,16 @@ EDGELLM_AVX2 bool softmaxAvx2(const uint8_t *x, uint64_t xStride, uint8_t *y, ui
                               uint64_t n, uint64_t valid, float *e) {
   const uint64_t beats = (n + isa::kLanes - 1) / isa::kLanes;
   const uint64_t vbeats = (valid + isa::kLanes - 1) / isa::kLanes;
+  // All-ones in the lanes of half h of beat j that are valid columns.
+  auto validLanes = [valid](uint64_t j, unsigned h) EDGELLM_AVX2 {
+    return below8(valid - std::min(valid, j * isa::kLanes), h);
+  };
 
   // 1. As softmaxAvx512 (vmaxps returns its second operand when one is NaN).
   __m256 mxv = _mm256_set1_ps(-INFINITY);
   for (uint64_t j = 0; j < vbeats; ++j)
     for (unsigned h = 0; h < 2; ++h)
-      mxv = _mm256_blendv_ps(mxv, _mm256_max_ps(fromHalf8(x + j * xStride + 16 * h), mxv), below8(valid - std::min(valid, j * isa::kLanes), h));
+      mxv = _mm256_blendv_ps(mxv, _mm256_max_ps(fromHalf8(x + j * xStride + 16 * h), mxv), validLanes(j, h));
   alignas(32) float lanesMax[8];
   _mm256_store_ps(lanesMax, mxv);
   float mx = lanesMax[0];
@@ -313,7 +317,7 @@ EDGELLM_AVX2 bool softmaxAvx2(const uint8_t *x, uint64_t xStride, uint8_t *y, ui
   __m256 sum[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   for (uint64_t j = 0; j < vbeats; ++j)
     for (unsigned h = 0; h < 2; ++h) {
-      __m256 v = _mm256_and_ps(below8(valid - std::min(valid, j * isa::kLanes), h), expLanes8(_mm256_sub_ps(fromHalf8(x + j * xStride + 16 * h), m)));
+      __m256 v = _mm256_and_ps(validLanes(j, h), expLanes8(_mm256_sub_ps(fromHalf8(x + j * xStride + 16 * h), m)));
       _mm256_storeu_ps(e + j * isa::kLanes + 8 * h, v);
       sum[h] = _mm256_add_ps(sum[h], v);
     }
@@ -322,7 +326,7 @@ EDGELLM_AVX2 bool softmaxAvx2(const uint8_t *x, uint64_t xStride, uint8_t *y, ui
   for (uint64_t j = 0; j < beats; ++j) {
     __m256 v[2];
     for (unsigned h = 0; h < 2; ++h)
-      v[h] = j < vbeats ? _mm256_and_ps(below8(valid - std::min(valid, j * isa::kLanes), h), _mm256_mul_ps(_mm256_loadu_ps(e + j * isa::kLanes + 8 * h), inv))
+      v[h] = j < vbeats ? _mm256_and_ps(validLanes(j, h), _mm256_mul_ps(_mm256_loadu_ps(e + j * isa::kLanes + 8 * h), inv))
                         : _mm256_setzero_ps();
     storeBeat8(y + j * yStride, v[0], v[1], unsigned(std::min<uint64_t>(isa::kLanes, n - j * isa::kLanes)));
   }

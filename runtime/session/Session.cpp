@@ -163,7 +163,7 @@ std::unique_ptr<Session> Session::open(const std::string &path, std::string &err
 
 bool Session::forward(const std::vector<int32_t> &tokens, bool stepwise,
                       std::vector<float> &logits, std::string &error, bool lastOnly) {
-  const Program &p = stepwise ? decode_ : lastOnly && hasPrefillLast() ? prefillLast_ : prefill_;
+  const Program &p = programFor(stepwise, lastOnly);
   for (size_t i = 0; i < tokens.size();) {
     uint32_t n = uint32_t(std::min<size_t>(p.capacity, tokens.size() - i));
     if (!run(p, tokens.data() + i, n, logits, error))
@@ -289,7 +289,7 @@ bool Session::generate(const std::vector<int32_t> &prompt, const GenerationOptio
 
 hw::TimingReport Session::modelStep(bool decode, uint32_t past, uint32_t ntok,
                                     bool keepEvents, bool lastOnly) const {
-  const Program &prog = decode ? decode_ : lastOnly && hasPrefillLast() ? prefillLast_ : prefill_;
+  const Program &prog = programFor(decode, lastOnly);
   std::array<uint32_t, isa::kNumRegs> regs{};
   regs[isa::kRegPos] = past;
   regs[isa::kRegPast] = past;

@@ -92,7 +92,8 @@ public:
   /// embeddings in and the logits out (latency + bytes / bandwidth each).
   double pcieSeconds(uint32_t ntok) const;
   /// The VCU128 timing model's prediction for one run of the decode (or
-  /// prefill) program with `ntok` tokens after `past` cached ones.
+  /// prefill, or with `lastOnly` prefill_last) program with `ntok` tokens
+  /// after `past` cached ones.
   hw::TimingReport modelStep(bool decode, uint32_t past, uint32_t ntok,
                              bool keepEvents = false, bool lastOnly = false) const;
 
@@ -118,8 +119,8 @@ public:
   /// `logits` gets one row per run.
   bool forward(const std::vector<int32_t> &tokens, bool stepwise, std::vector<float> &logits,
                std::string &error, bool lastOnly = false);
-  /// Whether the package has a prefill_last program (older packages, and
-  /// models whose last-token program does not fit the device, do not).
+  /// Whether the package has a prefill_last program (a model whose
+  /// last-token program does not fit the device goes without).
   bool hasPrefillLast() const { return !prefillLast_.code.empty(); }
 
 private:
@@ -128,6 +129,11 @@ private:
     uint32_t capacity = 0;
     std::vector<isa::Instruction> code;
   };
+  /// The program a run uses: decode, or prefill_last when only the last
+  /// token's logits are wanted and the package has it, else prefill.
+  const Program &programFor(bool decode, bool lastOnly) const {
+    return decode ? decode_ : lastOnly && hasPrefillLast() ? prefillLast_ : prefill_;
+  }
   bool run(const Program &p, const int32_t *tokens, uint32_t n, std::vector<float> &logits,
            std::string &error);
   /// PCIe time of one transfer of `bytes` (the target's latency + bandwidth).

@@ -108,17 +108,6 @@ Load hbmRowLoad(uint64_t src, Buf dst, uint64_t dstAddr, uint64_t beats, uint32_
   return l;
 }
 
-/// Every level this CPU runs (AVX2 on an AVX-512 CPU too).
-std::vector<kernels::CpuLevel> levels() {
-  std::vector<kernels::CpuLevel> l = {kernels::CpuLevel::Scalar};
-  const kernels::CpuLevel best = kernels::detectCpuLevel();
-  if (best != kernels::CpuLevel::Scalar)
-    l.push_back(kernels::CpuLevel::Avx2);
-  if (best == kernels::CpuLevel::Avx512)
-    l.push_back(best);
-  return l;
-}
-
 /// The vector levels this CPU runs (AVX2 on an AVX-512 CPU too): those with
 /// the mm_q4 kernel on relaid weights.
 std::vector<kernels::CpuLevel> vectorLevels() {
@@ -128,6 +117,14 @@ std::vector<kernels::CpuLevel> vectorLevels() {
     l.push_back(kernels::CpuLevel::Avx2);
   if (best == kernels::CpuLevel::Avx512)
     l.push_back(best);
+  return l;
+}
+
+/// Every level this CPU runs: the portable code and the vector levels.
+std::vector<kernels::CpuLevel> levels() {
+  std::vector<kernels::CpuLevel> l = {kernels::CpuLevel::Scalar};
+  for (kernels::CpuLevel v : vectorLevels())
+    l.push_back(v);
   return l;
 }
 

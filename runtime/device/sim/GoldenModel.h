@@ -89,7 +89,8 @@ public:
   /// Threads of the fast kernels (counting the caller); 0 = all hardware threads.
   void setThreads(unsigned n);
   unsigned threads() const { return pool_->size(); }
-  /// The fast kernels' instruction-set level (scalar, AVX-512): tests force scalar.
+  /// The fast kernels' instruction-set level (scalar, AVX2, AVX-512): tests
+  /// force the lower ones.
   /// (Pending products on relaid tiles run first, at the level they were
   /// deferred under.)
   void setCpuLevel(kernels::CpuLevel l) {
